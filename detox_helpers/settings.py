@@ -1,0 +1,291 @@
+"""Every knob of the lab in one frozen dataclass, with two profiles.
+
+`full` is the original lab (hub models, DialogSum); `tiny` is the offline miniature whose
+models the package builds itself under the artifacts folder. The profile is chosen by
+`DETOX_PROFILE` (default `tiny`); any field can be overridden by `DETOX_<FIELD>` in the
+environment or by keyword: `load_settings(batch_size=8)`. Keywords win over the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DetoxError
+
+PROFILES = ("full", "tiny")
+ENV_PREFIX = "DETOX_"
+PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "full"
+    """which preset the other defaults come from: `full` (hub models) or `tiny` (offline)"""
+    artifacts_dir: str = "artifacts"
+    """folder for everything a run writes: data cache, tiny world, results, checkpoints"""
+    seed: int = 42
+    """seed for data order, sampling and initialisation"""
+    device: str = "auto"
+    """`auto` (a GPU when there is one), `cpu`, `cuda`, `cuda:N` or `mps`"""
+    precision: str = "auto"
+    """`auto` (bfloat16 on a GPU that supports it, else float32), `float32` or `bfloat16`"""
+
+    # --- data ---
+    dataset: str = "knkarthick/dialogsum"
+    """DialogSum as a hub id, or a local folder (or file) of CSV / JSON Lines in its columns"""
+    dataset_split: str = "train"
+    """split of the source to use (a local folder: files whose name contains it, else all)"""
+    min_dialogue_chars: int = 200
+    """keep dialogues longer than this many characters"""
+    max_dialogue_chars: int = 1000
+    """keep dialogues of at most this many characters"""
+    prompt_template: str = PROMPT_TEMPLATE
+    """the instruction wrapped around each dialogue; holds `{dialogue}`, ends in `Summary:`"""
+    test_fraction: float = 0.2
+    """share of the filtered dialogues held out as the test split (taken from the end)"""
+
+    # --- models ---
+    policy_model: str = "google/flan-t5-base"
+    """the seq2seq model to detoxify (hub id or local folder); its tokenizer too"""
+    instruct_adapter: str = ""
+    """LoRA adapter that makes the policy summarise (path or hub id); empty: none"""
+    reward_model: str = "facebook/roberta-hate-speech-dynabench-r4-target"
+    """hate-speech classifier with labels `nothate` and `hate` (hub id or local folder)"""
+    reward_input: str = "summary"
+    """what the reward reads: `summary` (default) or `prompt+summary` (the original lab)"""
+
+    # --- LoRA (PPO adapter and the instruct fine-tuning) ---
+    lora_r: int = 32
+    """rank of the LoRA update matrices"""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r)"""
+    lora_dropout: float = 0.05
+    """dropout on the LoRA branch"""
+    lora_target_modules: str = "q,v"
+    """comma-separated attention projections that get LoRA"""
+
+    # --- PPO ---
+    learning_rate: float = 1.41e-5
+    """Adam learning rate of the PPO updates"""
+    batch_size: int = 16
+    """prompts per PPO step"""
+    mini_batch_size: int = 4
+    """samples per gradient step inside a PPO step; divides batch_size"""
+    ppo_epochs: int = 1
+    """optimisation passes over each batch"""
+    max_ppo_steps: int = 10
+    """PPO steps in a training run"""
+    init_kl_coef: float = 0.2
+    """starting weight of the KL penalty to the reference model"""
+    adaptive_kl: bool = True
+    """adapt the KL weight towards target_kl"""
+    target_kl: float = 6.0
+    """KL the adaptive controller aims at"""
+    checkpoint_every: int = 5
+    """save a resumable checkpoint every this many PPO steps"""
+
+    # --- generation ---
+    output_min_length: int = 100
+    """lower end of the new-token budget drawn for each PPO batch"""
+    output_max_length: int = 400
+    """upper end (exclusive) of the new-token budget drawn for each PPO batch"""
+    min_summary_tokens: int = 5
+    """generation never stops before this many tokens (the lab's `min_length`)"""
+    top_k: int = 0
+    """sampling top-k; 0 switches it off (pure sampling, as in the lab)"""
+    top_p: float = 1.0
+    """nucleus sampling mass; 1.0 switches it off"""
+
+    # --- evaluation ---
+    eval_max_new_tokens: int = 100
+    """new-token budget of each evaluated summary"""
+    eval_size: int = 0
+    """test prompts to evaluate; 0 means the whole test split"""
+    eval_samples_per_prompt: int = 4
+    """k, the samples per prompt for the expected maximum toxicity"""
+    eval_batch_size: int = 64
+    """prompts generated at once during evaluation"""
+    qualitative_rows: int = 20
+    """test dialogues shown in the before/after table"""
+
+    # --- instruct fine-tuning (makes the starting adapter) ---
+    sft_steps: int = 1000
+    """optimisation steps of the supervised fine-tuning that makes the instruct adapter"""
+    sft_learning_rate: float = 1e-3
+    """learning rate of that fine-tuning"""
+    sft_batch_size: int = 8
+    """dialogue/summary pairs per fine-tuning step"""
+
+    def __post_init__(self):
+        for problem in _problems(self):
+            raise DetoxError(f"Setting out of range: {problem}")
+
+    @property
+    def artifacts(self) -> Path:
+        return Path(self.artifacts_dir)
+
+    @property
+    def lora_targets(self) -> list[str]:
+        return [name.strip() for name in self.lora_target_modules.split(",") if name.strip()]
+
+
+def _problems(s: Settings) -> list[str]:
+    """Each out-of-range value, named with the field and the rule it breaks."""
+    checks = [
+        (s.profile in PROFILES, f"profile={s.profile!r} (known profiles: {', '.join(PROFILES)})"),
+        (s.precision in ("auto", "float32", "bfloat16"),
+         f"precision={s.precision!r} (use auto, float32 or bfloat16)"),
+        (s.device == "auto" or s.device.split(":")[0] in ("cpu", "cuda", "mps"),
+         f"device={s.device!r} (use auto, cpu, cuda, cuda:N or mps)"),
+        (s.reward_input in ("summary", "prompt+summary"),
+         f"reward_input={s.reward_input!r} (use summary or prompt+summary)"),
+        (0 <= s.min_dialogue_chars < s.max_dialogue_chars,
+         f"min_dialogue_chars={s.min_dialogue_chars}, max_dialogue_chars={s.max_dialogue_chars}"
+         " (need 0 <= min < max)"),
+        ("{dialogue}" in s.prompt_template and s.prompt_template.strip().endswith("Summary:"),
+         "prompt_template must contain {dialogue} and end with 'Summary:'"),
+        (0 < s.test_fraction < 1, f"test_fraction={s.test_fraction} (need 0 < x < 1)"),
+        (s.lora_r >= 1 and s.lora_alpha > 0, f"lora_r={s.lora_r}, lora_alpha={s.lora_alpha}"
+         " (need r >= 1 and alpha > 0)"),
+        (0 <= s.lora_dropout < 1, f"lora_dropout={s.lora_dropout} (need 0 <= x < 1)"),
+        (bool(s.lora_targets), "lora_target_modules is empty"),
+        (s.learning_rate > 0 and s.sft_learning_rate > 0, "learning rates must be > 0"),
+        (s.batch_size >= 1 and s.mini_batch_size >= 1 and s.batch_size % s.mini_batch_size == 0,
+         f"batch_size={s.batch_size}, mini_batch_size={s.mini_batch_size}"
+         " (both >= 1, mini_batch_size divides batch_size)"),
+        (s.ppo_epochs >= 1, f"ppo_epochs={s.ppo_epochs} (need >= 1)"),
+        (s.max_ppo_steps >= 1, f"max_ppo_steps={s.max_ppo_steps} (need >= 1)"),
+        (s.init_kl_coef >= 0 and s.target_kl > 0,
+         f"init_kl_coef={s.init_kl_coef}, target_kl={s.target_kl} (need >= 0 and > 0)"),
+        (s.checkpoint_every >= 1, f"checkpoint_every={s.checkpoint_every} (need >= 1)"),
+        (1 <= s.output_min_length < s.output_max_length,
+         f"output_min_length={s.output_min_length}, output_max_length={s.output_max_length}"
+         " (need 1 <= min < max)"),
+        (s.min_summary_tokens >= 0, f"min_summary_tokens={s.min_summary_tokens} (need >= 0)"),
+        (s.top_k >= 0, f"top_k={s.top_k} (need >= 0)"),
+        (0 < s.top_p <= 1, f"top_p={s.top_p} (need 0 < x <= 1)"),
+        (s.eval_max_new_tokens >= 1, f"eval_max_new_tokens={s.eval_max_new_tokens} (need >= 1)"),
+        (s.eval_size >= 0, f"eval_size={s.eval_size} (need >= 0; 0 means the whole split)"),
+        (s.eval_samples_per_prompt >= 1,
+         f"eval_samples_per_prompt={s.eval_samples_per_prompt} (need >= 1)"),
+        (s.eval_batch_size >= 1, f"eval_batch_size={s.eval_batch_size} (need >= 1)"),
+        (s.qualitative_rows >= 1, f"qualitative_rows={s.qualitative_rows} (need >= 1)"),
+        (s.sft_steps >= 1 and s.sft_batch_size >= 1,
+         f"sft_steps={s.sft_steps}, sft_batch_size={s.sft_batch_size} (need >= 1)"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def default_artifacts_dir() -> Path:
+    """`artifacts/` at the top of a checkout (editable install), else in the working folder."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists():
+        return checkout / "artifacts"
+    return Path.cwd() / "artifacts"
+
+
+def profile_defaults(profile: str, artifacts_dir: Path) -> dict:
+    """The values a profile changes from the dataclass defaults (which are the `full` lab's)."""
+    if profile == "full":
+        return {}
+    if profile == "tiny":
+        world = artifacts_dir / "tiny-world"
+        return dict(
+            dataset=str(world / "dialogsum"),
+            policy_model=str(world / "policy-base"),
+            instruct_adapter=str(world / "instruct-adapter"),
+            reward_model=str(world / "reward-classifier"),
+            lora_r=16,
+            learning_rate=5e-4,
+            ppo_epochs=4,
+            max_ppo_steps=60,
+            checkpoint_every=10,
+            init_kl_coef=0.05,
+            output_min_length=24,
+            output_max_length=40,
+            eval_max_new_tokens=40,
+            eval_batch_size=48,
+            qualitative_rows=12,
+            sft_steps=150,
+            sft_batch_size=16,
+        )
+    raise DetoxError(f"Unknown profile {profile!r}: choose one of {', '.join(PROFILES)}"
+                     f" (set {ENV_PREFIX}PROFILE or pass profile=...).")
+
+
+def _parse(name: str, text: str, like):
+    """Turn an environment string into the type of the field's default."""
+    try:
+        if isinstance(like, bool):
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(like, int):
+            return int(text)
+        if isinstance(like, float):
+            return float(text)
+    except ValueError:
+        raise DetoxError(f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid "
+                         f"{type(like).__name__} for setting {name!r}.") from None
+    return text
+
+
+def _check_type(name: str, value, like):
+    if isinstance(like, str) and isinstance(value, os.PathLike):
+        return str(value)
+    ok = isinstance(value, type(like)) and not (isinstance(value, bool) and not isinstance(like, bool))
+    if isinstance(like, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise DetoxError(f"Setting {name!r} must be of type {type(like).__name__}, got {value!r}.")
+    return value
+
+
+def load_settings(profile: str | None = None, environ=None, **overrides) -> Settings:
+    """Settings for a profile, with `DETOX_<FIELD>` variables and keyword overrides applied.
+
+    `profile=None` reads `DETOX_PROFILE` (default `tiny`). Unknown fields, in the environment
+    or as keywords, and values out of range raise `DetoxError` naming them.
+    """
+    environ = os.environ if environ is None else environ
+    from_env = {key[len(ENV_PREFIX):].lower(): value for key, value in environ.items()
+                if key.startswith(ENV_PREFIX)}
+    unknown = sorted(set(from_env) - set(FIELD_NAMES))
+    if unknown:
+        names = ", ".join(ENV_PREFIX + name.upper() for name in unknown)
+        raise DetoxError(f"Unknown setting in the environment: {names}. "
+                         f"Known settings: {', '.join(FIELD_NAMES)}.")
+    unknown = sorted(set(overrides) - set(FIELD_NAMES))
+    if unknown:
+        raise DetoxError(f"Unknown setting: {', '.join(unknown)}. "
+                         f"Known settings: {', '.join(FIELD_NAMES)}.")
+
+    profile = profile or overrides.pop("profile", None) or from_env.get("profile") or "tiny"
+    overrides.pop("profile", None)
+    artifacts_dir = overrides.get("artifacts_dir") or from_env.get("artifacts_dir")
+    artifacts_dir = Path(artifacts_dir).resolve() if artifacts_dir else default_artifacts_dir()
+
+    defaults = Settings.__dataclass_fields__
+    values = profile_defaults(profile, artifacts_dir)
+    for name, text in from_env.items():
+        if name not in ("profile", "artifacts_dir"):
+            values[name] = _parse(name, text, defaults[name].default)
+    for name, value in overrides.items():
+        values[name] = _check_type(name, value, defaults[name].default)
+    values.update(profile=profile, artifacts_dir=str(artifacts_dir))
+    return Settings(**values)
+
+
+def describe(settings: Settings) -> str:
+    """One `name = value` line per field, for notebooks and the report."""
+    return "\n".join(f"{f.name} = {getattr(settings, f.name)!r}"
+                     for f in dataclasses.fields(settings))
