@@ -1,0 +1,38 @@
+"""Where a model or dataset name points: a local path, or a hub id. Clear errors when missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import DetoxError
+
+OFFLINE_WAY_OUT = ("Offline, use the tiny profile (DETOX_PROFILE=tiny), or point {variable} at a "
+                   "local folder that holds a copy.")
+
+
+def looks_like_path(name: str) -> bool:
+    """Names that can only be paths: absolute, home-relative, or starting with ./ or ../."""
+    return name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(name).is_absolute()
+
+
+def resolve(name: str, what: str, setting: str) -> tuple[str, str]:
+    """('local', path) when `name` exists on disk, else ('hub', id); a missing path is an error."""
+    if not name:
+        raise DetoxError(f"No {what} given: set {setting} (DETOX_{setting.upper()}).")
+    path = Path(name).expanduser()
+    if path.exists():
+        return "local", str(path.resolve())
+    if looks_like_path(name) or name.count("/") > 1:
+        raise DetoxError(f"The {what} folder {name!r} does not exist (setting {setting}). "
+                         "Check the path; on the tiny profile it is built for you by "
+                         "detox_helpers.tiny_world.ensure_tiny_world(settings).")
+    return "hub", name
+
+
+def hub_failure(name: str, what: str, setting: str, error: Exception) -> DetoxError:
+    """The error for a hub id that could not be loaded, naming the likely cause and the way out."""
+    cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    return DetoxError(
+        f"Could not load the {what} {name!r} from the Hugging Face Hub ({cause}). "
+        "The likely cause is no network and no cached copy on this machine. "
+        + OFFLINE_WAY_OUT.format(variable=f"DETOX_{setting.upper()}"))
