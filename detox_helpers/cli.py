@@ -1,0 +1,155 @@
+"""`python -m detox_helpers COMMAND`: the lab without opening JupyterLab.
+
+    demo           run every notebook headless on the offline tiny profile
+    run            the same on the profile in DETOX_PROFILE (the full lab on a GPU machine)
+    build-tiny     build (or check) the tiny world and print its build record
+    data           build the dataset and print its sizes
+    make-adapter   fine-tune an instruct LoRA adapter on the train split (sft.py)
+
+Settings come from DETOX_* variables (see settings.py). A problem a user can fix prints one
+clear line and exits with status 2; a failing notebook exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import DetoxError
+from .settings import load_settings
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+class NotebookFailed(DetoxError):
+    """A notebook raised; its partly executed copy was saved."""
+
+
+def notebook_paths() -> list[Path]:
+    paths = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise DetoxError(f"No numbered notebooks in {NOTEBOOKS_DIR}: run from a clone of the "
+                         "repository (pip install -e .).")
+    return paths
+
+
+def execute_notebooks(paths, output_dir: Path, timeout: int = 1800) -> list[Path]:
+    """Run each notebook top to bottom in a fresh kernel; write the executed copies.
+
+    Stops at the first failing notebook, after saving its partly executed copy, and raises
+    NotebookFailed naming it.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        target = output_dir / path.name
+        started = time.perf_counter()
+        print(f"running {path.name} ...", flush=True)
+        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            nbformat.write(notebook, target)
+            last_line = str(error).strip().splitlines()[-1]
+            raise NotebookFailed(f"{path.name} failed ({last_line}); the executed copy up to the "
+                             f"failing cell is {target}") from None
+        nbformat.write(notebook, target)
+        written.append(target)
+        print(f"  done in {time.perf_counter() - started:.0f} s -> {target}", flush=True)
+    return written
+
+
+def run_lab(profile: str | None) -> list[Path]:
+    """Execute the notebooks in order on `profile` (None: the one in DETOX_PROFILE)."""
+    if profile:
+        os.environ["DETOX_PROFILE"] = profile  # the kernels inherit this environment
+    settings = load_settings()
+    output_dir = settings.artifacts / "executed" / settings.profile
+    started = time.perf_counter()
+    written = execute_notebooks(notebook_paths(), output_dir)
+    print(f"\nAll {len(written)} notebooks ran on the {settings.profile!r} profile in "
+          f"{time.perf_counter() - started:.0f} s. Executed copies: {output_dir}")
+    return written
+
+
+def build_tiny() -> None:
+    from .tiny_world import ensure_tiny_world
+
+    folder = ensure_tiny_world(load_settings("tiny"))
+    print((folder / "BUILD.json").read_text())
+    print(f"tiny world: {folder}")
+
+
+def show_data() -> None:
+    from .data import build_dataset
+
+    settings = load_settings()
+    splits = build_dataset(settings)
+    print(f"profile {settings.profile}: {splits['train'].num_rows} train and "
+          f"{splits['test'].num_rows} test dialogues from {settings.dataset}")
+
+
+def make_adapter(output: str | None) -> None:
+    from transformers import AutoModelForSeq2SeqLM
+
+    from .data import build_dataset
+    from .models import from_pretrained, load_tokenizer, pick_device
+    from .sft import lora_config, train_instruct_adapter
+
+    settings = load_settings()
+    train = build_dataset(settings)["train"]
+    tokenizer = load_tokenizer(settings)
+    model = from_pretrained(AutoModelForSeq2SeqLM, settings.policy_model, "policy model",
+                            "policy_model").to(pick_device(settings))
+    target = Path(output) if output else settings.artifacts / "instruct-adapter"
+    config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
+                         settings.lora_targets)
+    losses = train_instruct_adapter(model, tokenizer, train["query"], train["summary"], target,
+                                    config=config, steps=settings.sft_steps,
+                                    learning_rate=settings.sft_learning_rate,
+                                    batch_size=settings.sft_batch_size, seed=settings.seed)
+    print(json.dumps({"first_loss": losses[0], "last_loss": losses[-1]}))
+    print(f"instruct adapter saved to {target}; use it with DETOX_INSTRUCT_ADAPTER={target}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m detox_helpers",
+                                  description="Detoxify FLAN-T5 summaries with PPO and LoRA.")
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run all notebooks headless on the offline tiny profile")
+    commands.add_parser("run", help="run all notebooks headless on DETOX_PROFILE's profile")
+    commands.add_parser("build-tiny", help="build (or check) the offline tiny world")
+    commands.add_parser("data", help="build the dataset and print its sizes")
+    adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
+    adapter.add_argument("--output", help="folder for the adapter "
+                                          "(default: artifacts/instruct-adapter)")
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            run_lab("tiny")
+        elif args.command == "run":
+            run_lab(None)
+        elif args.command == "build-tiny":
+            build_tiny()
+        elif args.command == "data":
+            show_data()
+        elif args.command == "make-adapter":
+            make_adapter(args.output)
+    except DetoxError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1 if isinstance(error, NotebookFailed) else 2
+    return 0
