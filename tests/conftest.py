@@ -1,0 +1,28 @@
+"""Shared set-up: tests (and the notebooks nbval runs) work offline on the tiny profile.
+
+The environment is set here, at import, so that the notebook kernels nbval starts inherit it.
+Test runs keep their own artifacts folder, so they never overwrite a user's results.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ["DETOX_PROFILE"] = "tiny"
+os.environ.setdefault("DETOX_ARTIFACTS_DIR", str(REPO / "artifacts" / "tests"))
+# Never reach for a hub: a hub id fails at once instead of after retries.
+for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[variable] = "1"
+
+
+@pytest.fixture(scope="session")
+def tiny_settings():
+    """Tiny-profile settings with the tiny world built (once per artifacts folder)."""
+    from detox_helpers.settings import load_settings
+    from detox_helpers.tiny_world import ensure_tiny_world
+
+    settings = load_settings("tiny")
+    ensure_tiny_world(settings, progress=False)
+    return settings

@@ -1,0 +1,86 @@
+import dataclasses
+
+import pytest
+
+from detox_helpers.errors import DetoxError
+from detox_helpers.settings import FIELD_NAMES, PROMPT_TEMPLATE, Settings, load_settings
+
+
+def test_full_profile_holds_the_original_lab_values():
+    s = load_settings("full", environ={})
+    assert s.policy_model == "google/flan-t5-base"
+    assert s.reward_model == "facebook/roberta-hate-speech-dynabench-r4-target"
+    assert s.dataset == "knkarthick/dialogsum"
+    assert (s.min_dialogue_chars, s.max_dialogue_chars) == (200, 1000)
+    assert (s.lora_r, s.lora_alpha, s.lora_dropout, s.lora_targets) == (32, 32, 0.05, ["q", "v"])
+    assert (s.learning_rate, s.batch_size, s.mini_batch_size, s.ppo_epochs) == (1.41e-5, 16, 4, 1)
+    assert (s.output_min_length, s.output_max_length, s.top_k, s.top_p) == (100, 400, 0, 1.0)
+    assert s.reward_input == "summary"
+    assert PROMPT_TEMPLATE.strip().endswith("Summary:")
+
+
+def test_tiny_is_the_default_and_points_into_the_artifacts_folder(tmp_path):
+    s = load_settings(environ={}, artifacts_dir=tmp_path)
+    assert s.profile == "tiny"
+    for path in (s.dataset, s.policy_model, s.instruct_adapter, s.reward_model):
+        assert path.startswith(str(tmp_path / "tiny-world"))
+
+
+def test_environment_chooses_profile_and_overrides_fields():
+    env = {"DETOX_PROFILE": "full", "DETOX_BATCH_SIZE": "8", "DETOX_ADAPTIVE_KL": "no",
+           "DETOX_TOP_P": "0.9", "DETOX_REWARD_INPUT": "prompt+summary"}
+    s = load_settings(environ=env)
+    assert (s.profile, s.batch_size, s.adaptive_kl, s.top_p) == ("full", 8, False, 0.9)
+    assert s.reward_input == "prompt+summary"
+
+
+def test_keywords_win_over_environment():
+    s = load_settings(environ={"DETOX_BATCH_SIZE": "8"}, batch_size=12, mini_batch_size=3)
+    assert (s.batch_size, s.mini_batch_size) == (12, 3)
+    assert load_settings("full", environ={"DETOX_PROFILE": "tiny"}).profile == "full"
+
+
+def test_an_int_is_accepted_for_a_float_field():
+    assert load_settings(environ={}, learning_rate=1).learning_rate == 1.0
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda: load_settings("huge", environ={}), ["huge", "full", "tiny"]),
+    (lambda: load_settings(environ={"DETOX_PROFILE": "huge"}), ["huge"]),
+    (lambda: load_settings(environ={}, batchsize=3), ["batchsize"]),
+    (lambda: load_settings(environ={"DETOX_BATCHSIZE": "3"}), ["DETOX_BATCHSIZE"]),
+    (lambda: load_settings(environ={"DETOX_BATCH_SIZE": "many"}), ["DETOX_BATCH_SIZE", "many"]),
+    (lambda: load_settings(environ={"DETOX_ADAPTIVE_KL": "maybe"}), ["DETOX_ADAPTIVE_KL"]),
+    (lambda: load_settings(environ={}, batch_size="8"), ["batch_size", "int"]),
+    (lambda: load_settings(environ={}, batch_size=10), ["batch_size=10", "mini_batch_size=4"]),
+    (lambda: load_settings(environ={}, top_p=0.0), ["top_p=0.0"]),
+    (lambda: load_settings(environ={}, test_fraction=1.0), ["test_fraction=1.0"]),
+    (lambda: load_settings(environ={}, min_dialogue_chars=900, max_dialogue_chars=100),
+     ["min_dialogue_chars=900"]),
+    (lambda: load_settings(environ={}, output_min_length=50, output_max_length=50),
+     ["output_min_length=50"]),
+    (lambda: load_settings(environ={}, reward_input="dialogue"), ["reward_input"]),
+    (lambda: load_settings(environ={}, precision="fp8"), ["precision"]),
+    (lambda: load_settings(environ={}, device="tpu"), ["device"]),
+    (lambda: load_settings(environ={}, prompt_template="Summarise: {dialogue}"),
+     ["prompt_template"]),
+    (lambda: load_settings(environ={}, lora_dropout=1.5), ["lora_dropout"]),
+])
+def test_bad_settings_are_clear_errors_naming_the_culprit(call, names):
+    with pytest.raises(DetoxError) as error:
+        call()
+    for name in names:
+        assert name in str(error.value)
+
+
+def test_settings_are_frozen_and_every_field_is_documented():
+    s = load_settings(environ={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.batch_size = 3
+    import inspect
+
+    source = inspect.getsource(Settings)
+    for name in FIELD_NAMES:
+        line = next(i for i, text in enumerate(source.splitlines()) if text.strip().startswith(
+            f"{name}:"))
+        assert source.splitlines()[line + 1].strip().startswith('"""'), f"{name} lacks a docstring"
