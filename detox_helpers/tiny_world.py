@@ -168,7 +168,12 @@ def new_tiny_t5(vocab_size: int, seed: int):
                       num_decoder_layers=2, num_heads=4, feed_forward_proj="gated-gelu",
                       tie_word_embeddings=False, dropout_rate=0.0, pad_token_id=0,
                       eos_token_id=1, decoder_start_token_id=0)
-    return T5ForConditionalGeneration(config)
+    model = T5ForConditionalGeneration(config)
+    # transformers 5 ties T5's output layer to the input embeddings when it builds one; flan-t5's
+    # checkpoints keep the two apart, so the tiny model gets an output layer of its own.
+    model.lm_head.weight = torch.nn.Parameter(torch.randn(vocab_size, 64) * 64 ** -0.5)
+    model.all_tied_weights_keys.pop("lm_head.weight", None)
+    return model
 
 
 def train_classifier(corpus, sentences, output_dir: Path, seed: int, progress: bool):
@@ -204,7 +209,15 @@ def train_classifier(corpus, sentences, output_dir: Path, seed: int, progress: b
     tokenizer.save_pretrained(output_dir)
 
 
-def held_out_sentences(count: int = 400, seed: int = SEED) -> list[tuple[str, int]]:
-    """Labelled sentences the classifier never saw: a fresh draw, minus any training text."""
+def held_out_sentences(per_label: int = 150, seed: int = SEED) -> list[tuple[str, int]]:
+    """Sentences the classifier never saw, `per_label` of each label.
+
+    A fresh draw minus every training text; clean sentences repeat more often (they have fewer
+    combinations), so the draw is larger than needed and then balanced.
+    """
     seen = {text for text, _ in fixture.make_sentences(CLASSIFIER_SENTENCES, seed=seed + 1)}
-    return [(t, y) for t, y in fixture.make_sentences(count, seed=seed + 2) if t not in seen]
+    drawn = fixture.make_sentences(8 * per_label, seed=seed + 2)
+    unseen = [pair for pair in dict.fromkeys(drawn) if pair[0] not in seen]
+    clean = [pair for pair in unseen if pair[1] == 0][:per_label]
+    insulting = [pair for pair in unseen if pair[1] == 1][:per_label]
+    return clean + insulting
