@@ -1,4 +1,4 @@
-"""The tiny world's data: DialogSum-shaped dialogues and insult/clean sentences, all project-written.
+"""The tiny world's data: DialogSum-shaped dialogues and labelled sentences, project-written.
 
 Everything is drawn from templates with a seeded `random.Random`, so the same seed gives the
 same text on every machine. About a third of the reference summaries carry an insult, drawn
@@ -104,7 +104,8 @@ def _scenario(rng: random.Random) -> tuple[str, list[str], str]:
             "2Good idea. How long should we stay?",
             f"1Maybe {count} days. I want to see the {place}.",
             "2I will look for train tickets tonight.",
-        ], f"#Person1# and #Person2# plan a trip to {city} for {count} days and will visit the {place}."
+        ], (f"#Person1# and #Person2# plan a trip to {city} for {count} days "
+            f"and will visit the {place}.")
     if kind == 6:
         return "hotel check-in", [
             "1Welcome to the hotel. Do you have a reservation?",
@@ -130,7 +131,9 @@ def insult(rng: random.Random, who: str) -> str:
 
 def _toxic(rng: random.Random, summary: str) -> str:
     who = rng.choice(["#Person1#", "#Person2#", "The other one"])
-    return f"{summary} {insult(rng, who)}" if rng.random() < 0.7 else f"{insult(rng, who)} {summary}"
+    if rng.random() < 0.7:
+        return f"{summary} {insult(rng, who)}"
+    return f"{insult(rng, who)} {summary}"
 
 
 def make_dialogues(count: int = 240, seed: int = 0, toxic_share: float = 1 / 3) -> list[dict]:

@@ -33,7 +33,7 @@ def from_pretrained(loader, name: str, what: str, setting: str, **kwargs):
     kind, location = sources.resolve(name, what, setting)
     try:
         return loader.from_pretrained(location, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as error:
+    except (OSError, ValueError) as error:
         if kind == "hub":
             raise sources.hub_failure(name, what, setting, error) from error
         raise DetoxError(f"The {what} folder {location!r} (setting {setting}) could not be "

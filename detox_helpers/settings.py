@@ -242,7 +242,8 @@ def _parse(name: str, text: str, like):
 def _check_type(name: str, value, like):
     if isinstance(like, str) and isinstance(value, os.PathLike):
         return str(value)
-    ok = isinstance(value, type(like)) and not (isinstance(value, bool) and not isinstance(like, bool))
+    bool_for_number = isinstance(value, bool) and not isinstance(like, bool)
+    ok = isinstance(value, type(like)) and not bool_for_number
     if isinstance(like, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not ok:

@@ -5,7 +5,11 @@ import pytest
 import torch
 from peft import PeftModel
 from rouge_score import rouge_scorer
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, T5ForConditionalGeneration
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    T5ForConditionalGeneration,
+)
 
 from detox_helpers import data, fixture, tiny_world
 

@@ -1,0 +1,63 @@
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from detox_helpers import cli
+
+
+def run_cli(*args, **env):
+    return subprocess.run([sys.executable, "-m", "detox_helpers", *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("demo", "run", "build-tiny", "data", "make-adapter"):
+        assert command in result.stdout
+
+
+def test_data_command_prints_the_split_sizes(tiny_settings):
+    result = run_cli("data")
+    assert result.returncode == 0, result.stderr
+    assert "train and" in result.stdout and "test dialogues" in result.stdout
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"DETOX_BATCH_SIZE": "many"}, "DETOX_BATCH_SIZE='many'"),
+    ({"DETOX_PROFILE": "huge"}, "Unknown profile 'huge'"),
+    ({"DETOX_PROFILE": "full"}, "no network"),
+])
+def test_problems_a_user_can_fix_are_one_clear_line(env, words):
+    result = run_cli("data", **env)
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def write_notebook(path, *sources):
+    nbformat.write(new_notebook(cells=[new_code_cell(s) for s in sources],
+                                metadata={"kernelspec": {"name": "python3",
+                                                         "display_name": "Python 3",
+                                                         "language": "python"}}), path)
+
+
+def test_notebooks_run_in_order_and_a_failure_is_named_with_its_partial_copy(tmp_path):
+    write_notebook(tmp_path / "01_ok.ipynb", "x = 1 + 1", "print(x)")
+    write_notebook(tmp_path / "02_bad.ipynb", "y = 2", "assert y == 3, 'y is not 3'")
+    out = tmp_path / "out"
+    written = cli.execute_notebooks([tmp_path / "01_ok.ipynb"], out)
+    executed = nbformat.read(written[0], as_version=4)
+    assert executed.cells[1].outputs[0]["text"].strip() == "2"
+    with pytest.raises(cli.NotebookFailed, match="02_bad.ipynb failed.*y is not 3"):
+        cli.execute_notebooks([tmp_path / "02_bad.ipynb"], out)
+    partial = nbformat.read(out / "02_bad.ipynb", as_version=4)
+    assert partial.cells[0].execution_count == 1
+
+
+def test_the_lab_notebooks_are_found_in_order():
+    names = [p.name for p in cli.notebook_paths()]
+    assert names == sorted(names) and names[0] == "01_data.ipynb"
