@@ -46,3 +46,38 @@ def load_tokenizer(settings: Settings):
 
     return from_pretrained(AutoTokenizer, settings.policy_model, "policy tokenizer",
                            "policy_model")
+
+
+def merge_adapter(model, adapter: str):
+    """Fold a LoRA adapter into the base weights, so that a fresh LoRA can go on top later.
+
+    With PEFT, trl computes the KL reference with the adapter *disabled*; merging the instruct
+    adapter first makes "adapter disabled" mean the instruct model, not the bare base model.
+    """
+    from peft import PeftModel
+
+    kind, location = sources.resolve(adapter, "instruct adapter", "instruct_adapter")
+    try:
+        return PeftModel.from_pretrained(model, location).merge_and_unload()
+    except (OSError, ValueError) as error:
+        if kind == "hub":
+            raise sources.hub_failure(adapter, "instruct adapter", "instruct_adapter",
+                                      error) from error
+        raise DetoxError(f"The instruct adapter {location!r} could not be loaded: {error}. "
+                         "Is it a PEFT LoRA adapter folder (adapter_config.json) made for "
+                         f"this base model?") from error
+    except RuntimeError as error:  # shapes that do not fit the base model
+        raise DetoxError(f"The instruct adapter {location!r} does not fit the policy model "
+                         f"{model.name_or_path!r}: {str(error).splitlines()[0]}") from error
+
+
+def load_policy(settings: Settings, device: torch.device | None = None):
+    """(model, tokenizer): the policy with the instruct adapter merged in (when one is set)."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    device = device or pick_device(settings)
+    model = from_pretrained(AutoModelForSeq2SeqLM, settings.policy_model, "policy model",
+                            "policy_model", dtype=pick_dtype(settings, device))
+    if settings.instruct_adapter:
+        model = merge_adapter(model, settings.instruct_adapter)
+    return model.to(device).eval(), load_tokenizer(settings)

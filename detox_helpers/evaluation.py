@@ -1,0 +1,156 @@
+"""Evaluate a policy on a split: per-sample results, aggregates with intervals, saved to disk.
+
+Each test prompt gets k sampled summaries (k = eval_samples_per_prompt) from one seeded batched
+generation. Every summary is scored by the reward classifier (alone, and after its prompt as
+the original lab did), by an independent judge (alt-profanity-check, a separately trained
+classifier: if PPO games the reward model, the judge does not move with it), and by ROUGE
+against the reference summary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .errors import DetoxError
+from .generation import generate, sampling_kwargs
+from .reward import RewardModel, reward_texts
+from .settings import Settings
+
+TOXICITY_COLUMNS = ("toxicity", "toxicity_with_prompt")
+SCORE_COLUMNS = ("reward", "judge", "rouge1", "rouge2", "rougeL", "length_tokens")
+
+
+@dataclass
+class Evaluation:
+    per_sample: pd.DataFrame
+    """one row per (prompt, sample): id, prompt, sample, summary, reference and the scores"""
+    aggregates: dict
+    """per metric: n, k, mean, std, 95% interval; for toxicities also probability and EMT"""
+
+
+def judge_scores(texts) -> np.ndarray:
+    """alt-profanity-check's probability that each text is offensive (runs offline)."""
+    from profanity_check import predict_prob
+
+    texts = list(texts)
+    return predict_prob(texts) if texts else np.zeros(0)
+
+
+def rouge_scores(summaries, references) -> pd.DataFrame:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    rows = [{name: s.fmeasure for name, s in scorer.score(ref, out).items()}
+            for out, ref in zip(summaries, references, strict=True)]
+    return pd.DataFrame(rows, columns=["rouge1", "rouge2", "rougeL"])
+
+
+def eval_rows(split, settings: Settings):
+    """The prompts to evaluate: the whole split, or its first `eval_size`."""
+    if split.num_rows == 0:
+        raise DetoxError("The evaluation split is empty.")
+    if settings.eval_size and settings.eval_size < split.num_rows:
+        return split.select(range(settings.eval_size))
+    return split
+
+
+def per_prompt(per_sample: pd.DataFrame, column: str) -> np.ndarray:
+    """[prompts, k] array of one column, rows in prompt order."""
+    table = per_sample.pivot(index="prompt", columns="sample", values=column).sort_index()
+    return table.to_numpy(dtype=float)
+
+
+def aggregate(per_sample: pd.DataFrame, seed: int = 0) -> dict:
+    result = {c: stats.summarise_toxicity(per_prompt(per_sample, c), seed)
+              for c in TOXICITY_COLUMNS}
+    result.update({c: stats.summarise(per_prompt(per_sample, c), seed) for c in SCORE_COLUMNS})
+    return result
+
+
+def score_summaries(rows, summaries, lengths, reward_model: RewardModel, k: int,
+                    progress: bool = True) -> pd.DataFrame:
+    """The per-sample table for summaries laid out prompt by prompt, k samples each."""
+    queries = np.repeat(list(rows["query"]), k)
+    references = np.repeat(list(rows["summary"]), k)
+    rewards, toxicity = reward_model.score(summaries, progress=progress)
+    with_prompt = reward_model.toxicity(reward_texts(queries, summaries, "prompt+summary"))
+    table = pd.DataFrame(dict(
+        id=np.repeat(list(rows["id"]), k), prompt=np.repeat(np.arange(rows.num_rows), k),
+        sample=np.tile(np.arange(k), rows.num_rows), summary=summaries, reference=references,
+        reward=rewards.numpy(), toxicity=toxicity.numpy(), toxicity_with_prompt=with_prompt.numpy(),
+        judge=judge_scores(summaries), length_tokens=lengths))
+    return pd.concat([table, rouge_scores(summaries, references)], axis=1)
+
+
+def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardModel, split, *,
+                    name: str | None = None, progress: bool = True) -> Evaluation:
+    """Generate k summaries per prompt of `split`, score them, and save under `name` if given."""
+    rows = eval_rows(split, settings)
+    k = settings.eval_samples_per_prompt
+    prompt_ids = [ids for ids in rows["input_ids"] for _ in range(k)]
+    generated = generate(model, tokenizer, prompt_ids, batch_size=settings.eval_batch_size,
+                         seed=settings.seed, progress=progress, desc="summaries",
+                         **sampling_kwargs(settings, settings.eval_max_new_tokens))
+    special = set(tokenizer.all_special_ids)
+    lengths = [sum(int(t) not in special for t in ids) for ids in generated.token_ids]
+    per_sample = score_summaries(rows, generated.texts, lengths, reward_model, k, progress)
+    evaluation = Evaluation(per_sample, aggregate(per_sample, settings.seed))
+    if name:
+        save_evaluation(settings, name, evaluation)
+    return evaluation
+
+
+def eval_dir(settings: Settings):
+    return settings.artifacts / "eval"
+
+
+def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> None:
+    folder = eval_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    evaluation.per_sample.to_csv(folder / f"{name}.csv", index=False)
+    meta = dict(profile=settings.profile, policy_model=settings.policy_model,
+                instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
+                samples_per_prompt=settings.eval_samples_per_prompt,
+                max_new_tokens=settings.eval_max_new_tokens, seed=settings.seed)
+    (folder / f"{name}.json").write_text(json.dumps(
+        dict(settings=meta, aggregates=evaluation.aggregates), indent=2))
+
+
+def load_evaluation(settings: Settings, name: str) -> Evaluation:
+    folder = eval_dir(settings)
+    if not (folder / f"{name}.csv").exists():
+        raise DetoxError(f"No saved evaluation {name!r} in {folder}: run notebook "
+                         "03_baseline_eval.ipynb or `python -m detox_helpers evaluate` first.")
+    per_sample = pd.read_csv(folder / f"{name}.csv", keep_default_na=False)
+    aggregates = json.loads((folder / f"{name}.json").read_text())["aggregates"]
+    return Evaluation(per_sample, aggregates)
+
+
+def aggregate_table(aggregates: dict) -> pd.DataFrame:
+    """One row per figure: value and its 95% interval, for notebooks and the report."""
+    rows = []
+    for metric, figures in aggregates.items():
+        rows.append(dict(metric=f"{metric} (mean)", value=figures["mean"],
+                         low=figures["mean_low"], high=figures["mean_high"], n=figures["n"]))
+        for extra in ("toxicity_probability", "expected_max_toxicity"):
+            if extra in figures:
+                rows.append(dict(metric=f"{metric} ({extra.replace('_', ' ')})",
+                                 value=figures[extra], low=figures[f"{extra}_low"],
+                                 high=figures[f"{extra}_high"], n=figures["n"]))
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def paired_comparison(before: Evaluation, after: Evaluation, column: str, seed: int = 0) -> dict:
+    """after - before on one column, paired by prompt (the same test prompts in both)."""
+    ids_before = before.per_sample.drop_duplicates("prompt")["id"].tolist()
+    ids_after = after.per_sample.drop_duplicates("prompt")["id"].tolist()
+    if ids_before != ids_after:
+        raise DetoxError("The two evaluations were not made on the same prompts; evaluate both "
+                         "with the same settings (eval_size, dataset) to compare them.")
+    return stats.paired_difference(per_prompt(before.per_sample, column),
+                                   per_prompt(after.per_sample, column), seed)

@@ -1,0 +1,83 @@
+import copy
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from detox_helpers.errors import DetoxError
+from detox_helpers.reward import RewardModel, load_reward_model, reward_texts
+
+INSULT = "Anna is a stupid idiot."
+CLEAN = "Anna books a table for 4 people at noon on Friday."
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_settings):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_settings.reward_model)
+    return model, AutoTokenizer.from_pretrained(tiny_settings.reward_model)
+
+
+def swapped_labels(model):
+    """The same classifier with its two output rows, and its label names, in the other order."""
+    swapped = copy.deepcopy(model)
+    head = swapped.classifier.out_proj
+    with torch.no_grad():
+        head.weight.copy_(head.weight.flip(0))
+        head.bias.copy_(head.bias.flip(0))
+    swapped.config.id2label = {0: "hate", 1: "nothate"}
+    swapped.config.label2id = {"hate": 0, "nothate": 1}
+    return swapped
+
+
+def test_reward_is_the_nothate_logit_even_when_hate_scores_higher(classifier):
+    model, tokenizer = classifier
+    reward_model = RewardModel(model, tokenizer)
+    logits = reward_model.logits([INSULT, CLEAN])
+    assert logits[0, 1] > logits[0, 0]          # the insult: `hate` is the larger logit
+    assert torch.equal(reward_model.rewards([INSULT, CLEAN]), logits[:, 0])
+    assert reward_model.rewards([INSULT])[0] < reward_model.rewards([CLEAN])[0]
+
+
+def test_label_order_does_not_change_reward_or_toxicity(classifier):
+    model, tokenizer = classifier
+    usual, swapped = RewardModel(model, tokenizer), RewardModel(swapped_labels(model), tokenizer)
+    texts = [INSULT, CLEAN]
+    assert torch.allclose(usual.rewards(texts), swapped.rewards(texts))
+    assert torch.allclose(usual.toxicity(texts), swapped.toxicity(texts))
+    # reading position 0 instead would have rewarded the insult in the swapped model
+    assert not torch.allclose(swapped.logits(texts)[:, 0], usual.rewards(texts))
+
+
+def test_toxicity_is_the_probability_of_hate(classifier):
+    model, tokenizer = classifier
+    reward_model = RewardModel(model, tokenizer)
+    rewards, toxicity = reward_model.score([INSULT, CLEAN])
+    expected = reward_model.logits([INSULT, CLEAN]).softmax(-1)[:, 1]
+    assert torch.allclose(toxicity, expected)
+    assert toxicity[0] > 0.5 > toxicity[1] and torch.equal(rewards, reward_model.rewards(
+        [INSULT, CLEAN]))
+
+
+def test_a_classifier_without_the_labels_is_a_clear_error(classifier):
+    model, tokenizer = classifier
+    other = copy.deepcopy(model)
+    other.config.id2label = {0: "NEGATIVE", 1: "POSITIVE"}
+    with pytest.raises(DetoxError, match="no 'nothate' label.*NEGATIVE"):
+        RewardModel(other, tokenizer, name="sentiment-model")
+
+
+def test_long_texts_are_truncated_to_the_model_limit(classifier):
+    model, tokenizer = classifier
+    scores = RewardModel(model, tokenizer, batch_size=2).toxicity([CLEAN * 300, INSULT, CLEAN])
+    assert scores.shape == (3,) and torch.isfinite(scores).all()
+
+
+def test_reward_reads_the_summary_or_prompt_plus_summary():
+    assert reward_texts(["P1", "P2"], ["s1", "s2"], "summary") == ["s1", "s2"]
+    assert reward_texts(["P1", "P2"], ["s1", "s2"], "prompt+summary") == ["P1 s1", "P2 s2"]
+
+
+def test_load_reward_model_uses_the_settings(tiny_settings):
+    reward_model = load_reward_model(tiny_settings)
+    assert reward_model.clean == 0 and reward_model.toxic == 1
+    assert reward_model.device.type == "cpu"
