@@ -82,7 +82,9 @@ def score_summaries(rows, summaries, lengths, reward_model: RewardModel, k: int,
     table = pd.DataFrame(dict(
         id=np.repeat(list(rows["id"]), k), prompt=np.repeat(np.arange(rows.num_rows), k),
         sample=np.tile(np.arange(k), rows.num_rows), summary=summaries, reference=references,
-        reward=rewards.numpy(), toxicity=toxicity.numpy(), toxicity_with_prompt=with_prompt.numpy(),
+        # float64, so that the saved CSV reads back exactly
+        reward=rewards.double().numpy(), toxicity=toxicity.double().numpy(),
+        toxicity_with_prompt=with_prompt.double().numpy(),
         judge=judge_scores(summaries), length_tokens=lengths))
     return pd.concat([table, rouge_scores(summaries, references)], axis=1)
 

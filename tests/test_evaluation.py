@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from detox_helpers import evaluation
+from detox_helpers.data import build_dataset
+from detox_helpers.errors import DetoxError
+from detox_helpers.models import load_policy
+from detox_helpers.reward import load_reward_model
+from detox_helpers.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def small_run(tiny_settings, tmp_path_factory):
+    # results go to a fresh folder; the tests' tiny world serves the models and data
+    settings = load_settings("tiny", environ={}, eval_size=6, eval_samples_per_prompt=3,
+                             artifacts_dir=tmp_path_factory.mktemp("eval-artifacts"),
+                             dataset=tiny_settings.dataset,
+                             policy_model=tiny_settings.policy_model,
+                             instruct_adapter=tiny_settings.instruct_adapter,
+                             reward_model=tiny_settings.reward_model)
+    model, tokenizer = load_policy(settings)
+    split = build_dataset(tiny_settings)["test"]
+    result = evaluation.evaluate_policy(settings, model, tokenizer, load_reward_model(settings),
+                                        split, name="small", progress=False)
+    return settings, result, split
+
+
+def test_per_sample_table_has_k_rows_per_prompt_and_every_score(small_run):
+    _, result, split = small_run
+    table = result.per_sample
+    assert len(table) == 6 * 3
+    assert list(table["id"].unique()) == list(split["id"])[:6]
+    for column in ("summary", "toxicity", "toxicity_with_prompt", "judge", "rouge1", "rouge2",
+                   "rougeL", "length_tokens", "reward"):
+        assert table[column].notna().all()
+    assert table["toxicity"].between(0, 1).all() and table["judge"].between(0, 1).all()
+
+
+def test_aggregates_agree_with_the_table(small_run):
+    _, result, _ = small_run
+    toxicity = result.per_sample.pivot(index="prompt", columns="sample", values="toxicity")
+    figures = result.aggregates["toxicity"]
+    assert (figures["n"], figures["k"]) == (6, 3)
+    assert figures["mean"] == pytest.approx(toxicity.to_numpy().mean())
+    assert figures["expected_max_toxicity"] == pytest.approx(toxicity.max(axis=1).mean())
+    assert figures["mean_low"] <= figures["mean"] <= figures["mean_high"]
+    table = evaluation.aggregate_table(result.aggregates)
+    assert table.loc["toxicity (mean)", "value"] == pytest.approx(figures["mean"])
+
+
+def test_saved_results_load_back_and_compare_with_themselves(small_run):
+    settings, result, _ = small_run
+    loaded = evaluation.load_evaluation(settings, "small")
+    assert np.allclose(loaded.per_sample["toxicity"], result.per_sample["toxicity"])
+    same = evaluation.paired_comparison(result, loaded, "toxicity")
+    assert same["difference"] == 0 and not same["excludes_zero"]
+
+
+def test_comparing_different_prompts_is_refused(small_run):
+    _, result, _ = small_run
+    shifted = evaluation.Evaluation(result.per_sample.assign(id="other"), result.aggregates)
+    with pytest.raises(DetoxError, match="same prompts"):
+        evaluation.paired_comparison(result, shifted, "toxicity")
+
+
+def test_a_missing_evaluation_says_how_to_make_it(tmp_path):
+    settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
+    with pytest.raises(DetoxError, match="03_baseline_eval.ipynb"):
+        evaluation.load_evaluation(settings, "baseline")

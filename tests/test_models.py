@@ -1,0 +1,76 @@
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForSeq2SeqLM
+
+from detox_helpers import sft, tiny_world
+from detox_helpers.errors import DetoxError
+from detox_helpers.models import load_policy, pick_dtype
+from detox_helpers.settings import load_settings
+
+
+def test_policy_has_the_instruct_adapter_merged_in(tiny_settings):
+    policy, tokenizer = load_policy(tiny_settings)
+    assert not any("lora" in name for name, _ in policy.named_parameters())
+    base = AutoModelForSeq2SeqLM.from_pretrained(tiny_settings.policy_model)
+    with_adapter = PeftModel.from_pretrained(base, tiny_settings.instruct_adapter).eval()
+    batch = tokenizer(["Summarize: #Person1#: Hello. #Person2#: Hi.\nSummary:"],
+                      return_tensors="pt")
+    decoder = torch.zeros((1, 1), dtype=torch.long)
+    with torch.no_grad():
+        merged_logits = policy(**batch, decoder_input_ids=decoder).logits
+        adapter_logits = with_adapter(**batch, decoder_input_ids=decoder).logits
+    assert torch.allclose(merged_logits, adapter_logits, atol=1e-5)
+    with with_adapter.disable_adapter(), torch.no_grad():
+        base_logits = with_adapter(**batch, decoder_input_ids=decoder).logits
+    assert not torch.allclose(merged_logits, base_logits, atol=1e-3)  # the adapter matters
+
+
+def test_without_an_adapter_the_policy_is_the_base_model(tiny_settings):
+    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
+                             instruct_adapter="")
+    policy, _ = load_policy(settings)
+    base = AutoModelForSeq2SeqLM.from_pretrained(tiny_settings.policy_model)
+    assert all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(),
+                                                  base.state_dict().values(), strict=True))
+
+
+def test_a_missing_adapter_is_named(tiny_settings, tmp_path):
+    missing = str(tmp_path / "no-adapter")
+    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
+                             instruct_adapter=missing)
+    with pytest.raises(DetoxError, match="instruct adapter.*does not exist") as error:
+        load_policy(settings)
+    assert missing in str(error.value)
+
+
+def test_an_adapter_for_another_model_is_a_clear_error(tiny_settings, tmp_path):
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_settings.policy_model)
+    config = tiny_world.new_tiny_t5(len(tokenizer), seed=0).config
+    config.d_kv = 32                               # q/v projections of another shape
+    other = T5ForConditionalGeneration(config)
+    lora = sft.lora_config(r=2, alpha=4, dropout=0.0, target_modules=["q", "v"])
+    sft.train_instruct_adapter(other, tokenizer, ["a"], ["b"], tmp_path / "other",
+                               config=lora, steps=1, learning_rate=1e-3, batch_size=1,
+                               progress=False)
+    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
+                             instruct_adapter=str(tmp_path / "other"))
+    with pytest.raises(DetoxError, match="does not fit the policy model"):
+        load_policy(settings)
+
+
+def test_an_empty_folder_is_not_an_adapter(tiny_settings, tmp_path):
+    (tmp_path / "empty").mkdir()
+    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
+                             instruct_adapter=str(tmp_path / "empty"))
+    with pytest.raises(DetoxError, match="could not be loaded.*adapter_config.json"):
+        load_policy(settings)
+
+
+def test_precision_follows_the_device():
+    cpu = torch.device("cpu")
+    assert pick_dtype(load_settings("full", environ={}), cpu) == torch.float32
+    assert pick_dtype(load_settings("full", environ={}, precision="bfloat16"), cpu) == \
+        torch.bfloat16
