@@ -4,6 +4,7 @@
     run            the same on the profile in DETOX_PROFILE (the full lab on a GPU machine)
     build-tiny     build (or check) the tiny world and print its build record
     data           build the dataset and print its sizes
+    evaluate       evaluate the starting policy on the test split; save the results
     make-adapter   fine-tune an instruct LoRA adapter on the train split (sft.py)
 
 Settings come from DETOX_* variables (see settings.py). A problem a user can fix prints one
@@ -99,6 +100,16 @@ def show_data() -> None:
           f"{splits['test'].num_rows} test dialogues from {settings.dataset}")
 
 
+def evaluate(name: str) -> None:
+    from .evaluation import aggregate_table, eval_dir, run_evaluation
+
+    settings = load_settings()
+    result = run_evaluation(settings, name)
+    print(aggregate_table(result.aggregates).round(4).to_string())
+    print(f"\nper-summary results: {eval_dir(settings) / (name + '.csv')}; "
+          f"figures: {eval_dir(settings) / (name + '.json')}")
+
+
 def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
@@ -130,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run all notebooks headless on DETOX_PROFILE's profile")
     commands.add_parser("build-tiny", help="build (or check) the offline tiny world")
     commands.add_parser("data", help="build the dataset and print its sizes")
+    evaluation = commands.add_parser("evaluate", help="evaluate the policy on the test split")
+    evaluation.add_argument("--name", default="baseline",
+                            help="name of the saved results (default: baseline)")
     adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
     adapter.add_argument("--output", help="folder for the adapter "
                                           "(default: artifacts/instruct-adapter)")
@@ -147,6 +161,8 @@ def main(argv=None) -> int:
             build_tiny()
         elif args.command == "data":
             show_data()
+        elif args.command == "evaluate":
+            evaluate(args.name)
         elif args.command == "make-adapter":
             make_adapter(args.output)
     except DetoxError as error:

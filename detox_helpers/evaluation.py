@@ -59,6 +59,14 @@ def eval_rows(split, settings: Settings):
     return split
 
 
+def generation_batch_size(settings: Settings, device) -> int:
+    """The configured batch size, or the measured sweet spot: 1024 on a GPU (H200: 0.007 s per
+    summary of 100 tokens, against 0.11 s at 64), 16 on the CPU (memory, not speed, limits)."""
+    if settings.eval_batch_size:
+        return settings.eval_batch_size
+    return 1024 if device.type == "cuda" else 16
+
+
 def per_prompt(per_sample: pd.DataFrame, column: str) -> np.ndarray:
     """[prompts, k] array of one column, rows in prompt order."""
     table = per_sample.pivot(index="prompt", columns="sample", values=column).sort_index()
@@ -95,7 +103,8 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     rows = eval_rows(split, settings)
     k = settings.eval_samples_per_prompt
     prompt_ids = [ids for ids in rows["input_ids"] for _ in range(k)]
-    generated = generate(model, tokenizer, prompt_ids, batch_size=settings.eval_batch_size,
+    batch_size = generation_batch_size(settings, next(model.parameters()).device)
+    generated = generate(model, tokenizer, prompt_ids, batch_size=batch_size,
                          seed=settings.seed, progress=progress, desc="summaries",
                          **sampling_kwargs(settings, settings.eval_max_new_tokens))
     special = set(tokenizer.all_special_ids)
@@ -156,3 +165,18 @@ def paired_comparison(before: Evaluation, after: Evaluation, column: str, seed: 
                          "with the same settings (eval_size, dataset) to compare them.")
     return stats.paired_difference(per_prompt(before.per_sample, column),
                                    per_prompt(after.per_sample, column), seed)
+
+
+def run_evaluation(settings: Settings, name: str = "baseline", progress: bool = True):
+    """Load the policy (instruct adapter merged) and the reward model, evaluate the test split,
+    save the results as `name`. What notebook 03 and `python -m detox_helpers evaluate` run."""
+    from .data import build_dataset
+    from .models import load_policy, pick_device
+    from .reward import load_reward_model
+
+    splits = build_dataset(settings)
+    device = pick_device(settings)
+    model, tokenizer = load_policy(settings, device)
+    reward_model = load_reward_model(settings, device)
+    return evaluate_policy(settings, model, tokenizer, reward_model, splits["test"], name=name,
+                           progress=progress)

@@ -39,7 +39,8 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
     """Summaries for many prompts (lists or tensors of token ids), `batch_size` at a time.
 
     `generate_kwargs` go to `model.generate` (see `sampling_kwargs`). A seed makes the draw
-    repeatable for the same prompts, batch size and device.
+    repeatable for the same prompts, batch size and device. When the GPU runs out of memory
+    the batch size is halved for the rest of the call.
     """
     prompt_ids = [torch.as_tensor(ids) for ids in prompt_ids]
     if seed is not None:
@@ -47,12 +48,27 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
     device = next(model.parameters()).device
     order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
     outputs: list[torch.Tensor | None] = [None] * len(prompt_ids)
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress):
+    bar = tqdm(total=len(order), desc=desc, disable=not progress)
+    start = 0
+    while start < len(order):
         picked = order[start:start + batch_size]
         batch = tokenizer.pad({"input_ids": [prompt_ids[i] for i in picked]}, padding=True,
                               padding_side="right", return_tensors="pt").to(device)
-        rows = model.generate(**batch, pad_token_id=tokenizer.pad_token_id, **generate_kwargs)
+        try:
+            rows = model.generate(**batch, pad_token_id=tokenizer.pad_token_id,
+                                  **generate_kwargs)
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            # A large batch is fastest on a big GPU; on a smaller one, halve it and go on.
+            torch.cuda.empty_cache()
+            batch_size //= 2
+            bar.write(f"GPU memory full: generating {batch_size} prompts at a time instead")
+            continue
         for i, row in zip(picked, rows.cpu(), strict=True):
             outputs[i] = trim(row, tokenizer.eos_token_id)
+        start += len(picked)
+        bar.update(len(picked))
+    bar.close()
     texts = tokenizer.batch_decode(outputs, skip_special_tokens=True)
     return Generated(texts=[t.strip() for t in texts], token_ids=outputs)

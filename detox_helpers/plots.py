@@ -16,3 +16,29 @@ def plot_length_distribution(lengths, min_chars: int, max_chars: int, ax=None):
     ax.set_ylabel("dialogues")
     ax.legend(loc="upper right")
     return ax
+
+
+def plot_toxicity_distribution(evaluations: dict, column: str = "toxicity", ax=None):
+    """Histogram of per-summary toxicity, one outline per named evaluation, on a log count axis
+    (most summaries sit near 0; the toxic tail is what matters)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    bins = [i / 20 for i in range(21)]
+    for name, per_sample in evaluations.items():
+        ax.hist(per_sample[column], bins=bins, histtype="step", linewidth=2, label=name)
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1, label="toxic threshold (0.5)")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{column.replace('_', ' ')} (probability of 'hate')")
+    ax.set_ylabel("summaries")
+    ax.legend(loc="upper center")
+    return ax
+
+
+def plot_label_logits(table, ax=None):
+    """Bar chart of each text's `nothate` and `hate` logits (table: rows = texts)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    table[["nothate logit", "hate logit"]].plot.barh(ax=ax, color=["#55a868", "#c44e52"])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("logit")
+    return ax

@@ -106,8 +106,9 @@ class Settings:
     """test prompts to evaluate; 0 means the whole test split"""
     eval_samples_per_prompt: int = 4
     """k, the samples per prompt for the expected maximum toxicity"""
-    eval_batch_size: int = 64
-    """prompts generated at once during evaluation"""
+    eval_batch_size: int = 0
+    """prompts generated at once in evaluation; 0: 1024 on a GPU (halved if memory runs out), 16
+    on the CPU"""
     qualitative_rows: int = 20
     """test dialogues shown in the before/after table"""
 
@@ -171,7 +172,7 @@ def _problems(s: Settings) -> list[str]:
         (s.eval_size >= 0, f"eval_size={s.eval_size} (need >= 0; 0 means the whole split)"),
         (s.eval_samples_per_prompt >= 1,
          f"eval_samples_per_prompt={s.eval_samples_per_prompt} (need >= 1)"),
-        (s.eval_batch_size >= 1, f"eval_batch_size={s.eval_batch_size} (need >= 1)"),
+        (s.eval_batch_size >= 0, f"eval_batch_size={s.eval_batch_size} (need >= 0; 0 is auto)"),
         (s.qualitative_rows >= 1, f"qualitative_rows={s.qualitative_rows} (need >= 1)"),
         (s.sft_steps >= 1 and s.sft_batch_size >= 1,
          f"sft_steps={s.sft_steps}, sft_batch_size={s.sft_batch_size} (need >= 1)"),
