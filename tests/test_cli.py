@@ -17,7 +17,7 @@ def run_cli(*args, **env):
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("demo", "run", "build-tiny", "data", "make-adapter"):
+    for command in ("demo", "run", "build-tiny", "data", "evaluate", "make-adapter"):
         assert command in result.stdout
 
 
@@ -61,3 +61,15 @@ def test_notebooks_run_in_order_and_a_failure_is_named_with_its_partial_copy(tmp
 def test_the_lab_notebooks_are_found_in_order():
     names = [p.name for p in cli.notebook_paths()]
     assert names == sorted(names) and names[0] == "01_data.ipynb"
+
+
+def test_evaluate_command_writes_the_results_and_prints_the_figures(tiny_settings):
+    result = run_cli("evaluate", "--name", "cli-check", DETOX_EVAL_SIZE="4",
+                     DETOX_EVAL_SAMPLES_PER_PROMPT="2")
+    assert result.returncode == 0, result.stderr
+    assert "toxicity (expected max toxicity)" in result.stdout
+    folder = tiny_settings.artifacts / "eval"
+    assert (folder / "cli-check.csv").exists() and (folder / "cli-check.json").exists()
+    import pandas as pd
+
+    assert len(pd.read_csv(folder / "cli-check.csv")) == 4 * 2
