@@ -5,6 +5,8 @@
     build-tiny     build (or check) the tiny world and print its build record
     data           build the dataset and print its sizes
     evaluate       evaluate the starting policy on the test split; save the results
+    train          PPO training with checkpoints (--max-steps N, --resume); also under
+                   `accelerate launch -m detox_helpers train` for several GPUs
     make-adapter   fine-tune an instruct LoRA adapter on the train split (sft.py)
 
 Settings come from DETOX_* variables (see settings.py). A problem a user can fix prints one
@@ -110,6 +112,19 @@ def evaluate(name: str) -> None:
           f"figures: {eval_dir(settings) / (name + '.json')}")
 
 
+def run_training(max_steps: int | None, resume: bool) -> None:
+    from .ppo import final_adapter_dir, ppo_dir, train
+
+    settings = load_settings()
+    run = train(settings, max_steps=max_steps, resume=resume)
+    if run.trainer.accelerator.is_main_process:
+        last = run.stats[-1]
+        print(f"{run.step} steps; last step: reward {last['reward_mean']:.3f}, "
+              f"toxicity {last['toxicity_mean']:.3f}, KL {last['kl']:.3f}")
+        print(f"adapter: {final_adapter_dir(settings)}; statistics: "
+              f"{ppo_dir(settings) / 'stats.csv'}")
+
+
 def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
@@ -144,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser("evaluate", help="evaluate the policy on the test split")
     evaluation.add_argument("--name", default="baseline",
                             help="name of the saved results (default: baseline)")
+    training = commands.add_parser("train", help="PPO training with checkpoints")
+    training.add_argument("--max-steps", type=int, help="steps in all (default: max_ppo_steps)")
+    training.add_argument("--resume", action="store_true",
+                          help="continue from the latest checkpoint")
     adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
     adapter.add_argument("--output", help="folder for the adapter "
                                           "(default: artifacts/instruct-adapter)")
@@ -163,6 +182,8 @@ def main(argv=None) -> int:
             show_data()
         elif args.command == "evaluate":
             evaluate(args.name)
+        elif args.command == "train":
+            run_training(args.max_steps, args.resume)
         elif args.command == "make-adapter":
             make_adapter(args.output)
     except DetoxError as error:

@@ -26,3 +26,17 @@ def tiny_settings():
     settings = load_settings("tiny")
     ensure_tiny_world(settings, progress=False)
     return settings
+
+
+@pytest.fixture
+def isolated_settings(tiny_settings, tmp_path):
+    """Tiny settings that write into a fresh folder but use the tests' tiny world."""
+    from detox_helpers.settings import load_settings
+
+    def make(**overrides):
+        paths = dict(dataset=tiny_settings.dataset, policy_model=tiny_settings.policy_model,
+                     instruct_adapter=tiny_settings.instruct_adapter,
+                     reward_model=tiny_settings.reward_model)
+        overrides.setdefault("artifacts_dir", tmp_path / "artifacts")
+        return load_settings("tiny", environ={}, **{**paths, **overrides})
+    return make

@@ -1,0 +1,275 @@
+"""PPO with a KL penalty, through trl 0.11.4 (the last trl with encoder-decoder PPO).
+
+trl stays behind this module: the notebook and the CLI call `train`, never trl itself.
+
+Each step: a batch of training prompts -> summaries sampled from the policy (batched, with a
+new-token budget drawn between the two length settings) -> rewards from the reward module ->
+`PPOTrainer.step`. Everything a step draws at random is seeded by (seed, step), so a run
+resumed from a checkpoint repeats exactly what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .errors import DetoxError
+from .generation import generate, sampling_kwargs
+from .reward import RewardModel, reward_texts
+from .settings import Settings
+
+STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", "kl", "kl_coef",
+                "policy_loss", "value_loss", "response_length", "generation_seconds",
+                "reward_seconds", "optimisation_seconds"]
+
+
+def ppo_dir(settings: Settings) -> Path:
+    return settings.artifacts / "ppo"
+
+
+def final_adapter_dir(settings: Settings) -> Path:
+    return ppo_dir(settings) / "final-adapter"
+
+
+@dataclass
+class Run:
+    """What a training run holds: the trainer, its models, and the statistics so far."""
+    trainer: object
+    tokenizer: object
+    reward_model: RewardModel
+    train: object
+    settings: Settings
+    stats: list = field(default_factory=list)
+
+    @property
+    def step(self) -> int:
+        return len(self.stats)
+
+    @property
+    def policy(self):
+        """The PEFT model (LoRA on the merged instruct policy) that generates summaries."""
+        return self.trainer.model.pretrained_model
+
+
+def trainable_share(model) -> str:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return (f"trainable parameters: {trainable:,} of {total:,} "
+            f"({100 * trainable / total:.2f}%)")
+
+
+def build_trainer(settings: Settings, policy, tokenizer):
+    """trl's value-head model around a fresh LoRA on `policy`, and its PPOTrainer.
+
+    With a PEFT model trl computes the reference log-probabilities with the adapter disabled,
+    which, since the instruct adapter was merged into `policy`, is the instruct model itself.
+    """
+    from trl import AutoModelForSeq2SeqLMWithValueHead, PPOConfig, PPOTrainer
+
+    from .sft import lora_config
+
+    torch.manual_seed(settings.seed)
+    config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
+                         settings.lora_targets)
+    model = AutoModelForSeq2SeqLMWithValueHead.from_pretrained(policy, peft_config=config,
+                                                               is_trainable=True)
+    model.v_head.to(next(policy.parameters()).device)
+    ppo_config = PPOConfig(
+        model_name=settings.policy_model, learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size, mini_batch_size=settings.mini_batch_size,
+        ppo_epochs=settings.ppo_epochs, init_kl_coef=settings.init_kl_coef,
+        adap_kl_ctrl=settings.adaptive_kl, target=settings.target_kl, seed=settings.seed,
+        remove_unused_columns=False,
+        accelerator_kwargs={"cpu": True} if settings.device == "cpu" else {})
+    return PPOTrainer(config=ppo_config, model=model, tokenizer=tokenizer)
+
+
+def start(settings: Settings, progress: bool = True) -> Run:
+    """Load data, policy, reward model; set up the trainer. Prints the trainable share."""
+    from .data import build_dataset
+    from .models import load_policy, pick_device
+    from .reward import load_reward_model
+
+    splits = build_dataset(settings)
+    if splits["train"].num_rows < settings.batch_size:
+        raise DetoxError(f"The train split has {splits['train'].num_rows} prompts, fewer than "
+                         f"batch_size={settings.batch_size}; lower batch_size.")
+    device = pick_device(settings)
+    policy, tokenizer = load_policy(settings, device)
+    trainer = build_trainer(settings, policy, tokenizer)
+    reward_model = load_reward_model(settings, device)
+    if progress:
+        print(trainable_share(trainer.model))
+    return Run(trainer, tokenizer, reward_model, splits["train"], settings)
+
+
+def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,
+                  world: int = 1) -> list[int]:
+    """The train rows of a step: a seeded shuffle per pass over the data, no row twice in a
+    pass; with several processes each takes its own share of a larger batch."""
+    per_step = settings.batch_size * world
+    steps_per_pass = max(num_rows // per_step, 1)
+    epoch, within = divmod(step, steps_per_pass)
+    order = np.random.default_rng([settings.seed, epoch]).permutation(num_rows)
+    start = within * per_step + rank * settings.batch_size
+    return [int(i) for i in order[start:start + settings.batch_size]]
+
+
+def response_budget(settings: Settings, step: int) -> int:
+    """New-token budget of a step, drawn in [output_min_length, output_max_length)."""
+    rng = random.Random(settings.seed * 1_000_003 + step)
+    return rng.randrange(settings.output_min_length, settings.output_max_length)
+
+
+def ppo_step(run: Run) -> dict:
+    """One PPO step; returns (and records) its row of statistics."""
+    settings, step = run.settings, run.step
+    accelerator = run.trainer.accelerator
+    rows = run.train.select(batch_indices(settings, step, run.train.num_rows,
+                                          accelerator.process_index, accelerator.num_processes))
+    queries = [torch.as_tensor(ids) for ids in rows["input_ids"]]
+    torch.manual_seed(settings.seed + step)       # sampling and LoRA dropout of this step
+    np.random.seed(settings.seed + step)          # trl's mini-batch shuffle
+
+    started = time.perf_counter()
+    generated = generate(run.policy, run.tokenizer, queries, batch_size=settings.batch_size,
+                         progress=False,
+                         **sampling_kwargs(settings, response_budget(settings, step)))
+    generation_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    rewards, toxicity = run.reward_model.score(
+        reward_texts(rows["query"], generated.texts, settings.reward_input))
+    reward_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    device = run.trainer.accelerator.device
+    stats = run.trainer.step([q.to(device) for q in queries],
+                             [r.to(device) for r in generated.token_ids],
+                             [r.to(device) for r in rewards])
+    optimisation_seconds = time.perf_counter() - started
+
+    row = dict(step=step + 1, reward_mean=float(rewards.mean()),
+               reward_std=float(rewards.std()), toxicity_mean=float(toxicity.mean()),
+               kl=float(stats["objective/kl"]), kl_coef=float(stats["objective/kl_coef"]),
+               policy_loss=float(stats["ppo/loss/policy"]),
+               value_loss=float(stats["ppo/loss/value"]),
+               response_length=float(np.mean([len(r) for r in generated.token_ids])),
+               generation_seconds=generation_seconds, reward_seconds=reward_seconds,
+               optimisation_seconds=optimisation_seconds)
+    run.stats.append(row)
+    return row
+
+
+# --- checkpoints: everything needed to continue as if never stopped ---
+
+def checkpoint_dirs(settings: Settings) -> list[Path]:
+    return sorted((ppo_dir(settings) / "checkpoints").glob("step-*"))
+
+
+def save_checkpoint(run: Run, keep: int = 2) -> Path:
+    """LoRA adapter, value head, optimiser, KL controller, RNG states and statistics."""
+    folder = ppo_dir(run.settings) / "checkpoints" / f"step-{run.step:06d}"
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    run.policy.save_pretrained(str(partial / "adapter"))
+    torch.save(dict(
+        value_head=run.trainer.model.v_head.state_dict(),
+        optimizer=run.trainer.optimizer.state_dict(),
+        kl_coef=run.trainer.kl_ctl.value,
+        rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
+                 python=random.getstate()),
+        stats=run.stats, settings_seed=run.settings.seed,
+    ), partial / "state.pt")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)  # a checkpoint is either whole or absent
+    for old in checkpoint_dirs(run.settings)[:-keep]:
+        shutil.rmtree(old)
+    return folder
+
+
+def load_checkpoint(run: Run, folder: Path) -> None:
+    """Put a fresh run into the state saved in `folder`."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = torch.load(folder / "state.pt", weights_only=False)
+    if state["settings_seed"] != run.settings.seed:
+        raise DetoxError(f"The checkpoint {folder} was made with seed {state['settings_seed']}, "
+                         f"not {run.settings.seed}; resume with the same settings.")
+    set_peft_model_state_dict(run.policy, load_file(folder / "adapter" /
+                                                    "adapter_model.safetensors"))
+    run.trainer.model.v_head.load_state_dict(state["value_head"])
+    run.trainer.optimizer.load_state_dict(state["optimizer"])
+    run.trainer.kl_ctl.value = state["kl_coef"]
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    run.stats = list(state["stats"])
+
+
+def resume_latest(run: Run) -> bool:
+    """Continue from the newest checkpoint, if any; True when one was loaded."""
+    folders = checkpoint_dirs(run.settings)
+    if not folders:
+        return False
+    load_checkpoint(run, folders[-1])
+    return True
+
+
+def write_stats(run: Run) -> Path:
+    path = ppo_dir(run.settings) / "stats.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(run.stats, columns=STAT_COLUMNS).to_csv(path, index=False)
+    return path
+
+
+def save_final(run: Run) -> Path:
+    """The trained LoRA adapter (`save_pretrained`) and value head, in a known place."""
+    folder = final_adapter_dir(run.settings)
+    run.policy.save_pretrained(str(folder))
+    torch.save(run.trainer.model.v_head.state_dict(), folder / "value_head.pt")
+    (folder / "training.json").write_text(json.dumps(dict(steps=run.step), indent=2))
+    return folder
+
+
+def train(settings: Settings, max_steps: int | None = None, resume: bool = False,
+          progress: bool = True, on_step=None, run: Run | None = None) -> Run:
+    """Train for `max_steps` (default: the setting), checkpointing every `checkpoint_every`.
+
+    `resume=True` continues from the latest checkpoint; otherwise earlier checkpoints of this
+    artifacts folder are cleared. `on_step(run, row)` is called after each step (the notebook
+    redraws its plot there). Statistics go to artifacts/ppo/stats.csv as they come.
+    """
+    total = max_steps or settings.max_ppo_steps
+    if not resume:
+        shutil.rmtree(ppo_dir(settings) / "checkpoints", ignore_errors=True)
+    run = run or start(settings, progress)
+    if resume and resume_latest(run) and progress:
+        print(f"resumed from step {run.step}")
+    is_main = run.trainer.accelerator.is_main_process
+    bar = tqdm(total=total, initial=min(run.step, total), desc="PPO",
+               disable=not progress or not is_main)
+    while run.step < total:
+        row = ppo_step(run)
+        bar.set_postfix(reward=f"{row['reward_mean']:.2f}", kl=f"{row['kl']:.3f}")
+        bar.update(1)
+        if is_main:
+            write_stats(run)
+            if run.step % settings.checkpoint_every == 0 or run.step == total:
+                save_checkpoint(run)
+        if on_step:
+            on_step(run, row)
+    bar.close()
+    if is_main:
+        save_final(run)
+    return run

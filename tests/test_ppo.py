@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from detox_helpers import ppo
+from detox_helpers.errors import DetoxError
+
+SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
+             output_min_length=8, output_max_length=12)
+
+
+def test_kl_to_the_reference_is_zero_before_any_update(isolated_settings):
+    settings = isolated_settings(**SMALL)
+    run = ppo.start(settings, progress=False)
+    trainable = [n for n, p in run.trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or "v_head" in n for n in trainable)
+    row = ppo.ppo_step(run)          # trl measures KL on this batch before it updates
+    assert abs(row["kl"]) < 1e-4
+    assert row["step"] == 1 and set(ppo.STAT_COLUMNS) == set(row)
+
+
+def test_each_pass_over_the_data_uses_every_row_once(isolated_settings):
+    settings = isolated_settings(batch_size=4, mini_batch_size=2)
+    seen = [i for step in range(5) for i in ppo.batch_indices(settings, step, 20)]
+    assert sorted(seen) == list(range(20))
+    assert ppo.batch_indices(settings, 5, 20) != ppo.batch_indices(settings, 0, 20)
+    shards = [ppo.batch_indices(settings, 0, 40, rank, 2) for rank in (0, 1)]
+    assert not set(shards[0]) & set(shards[1])
+
+
+def test_response_budget_stays_in_range_and_is_repeatable(isolated_settings):
+    settings = isolated_settings()
+    budgets = [ppo.response_budget(settings, step) for step in range(200)]
+    assert min(budgets) >= settings.output_min_length
+    assert max(budgets) < settings.output_max_length and len(set(budgets)) > 5
+    assert budgets == [ppo.response_budget(settings, step) for step in range(200)]
+
+
+def comparable(stats):
+    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in stats]
+
+
+def test_a_stopped_and_resumed_run_ends_where_an_uninterrupted_one_does(
+        isolated_settings, tmp_path):
+    straight = isolated_settings(artifacts_dir=tmp_path / "straight", **SMALL)
+    whole = ppo.train(straight, max_steps=4, progress=False)
+
+    stopped = isolated_settings(artifacts_dir=tmp_path / "stopped", **SMALL)
+    ppo.train(stopped, max_steps=2, progress=False)
+    assert [p.name for p in ppo.checkpoint_dirs(stopped)] == ["step-000002"]
+    resumed = ppo.train(stopped, max_steps=4, resume=True, progress=False)
+
+    for a, b in zip(comparable(whole.stats), comparable(resumed.stats), strict=True):
+        assert a.keys() == b.keys()
+        assert all(np.isclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a), (a, b)
+    weights_a = load_file(ppo.final_adapter_dir(straight) / "adapter_model.safetensors")
+    weights_b = load_file(ppo.final_adapter_dir(stopped) / "adapter_model.safetensors")
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.allclose(weights_a[k], weights_b[k], atol=1e-6) for k in weights_a)
+    assert any(weights_a[k].abs().sum() > 0 for k in weights_a if "lora_B" in k)  # it trained
+    csv = (ppo.ppo_dir(stopped) / "stats.csv").read_text().splitlines()
+    assert len(csv) == 1 + 4
+
+
+def test_a_checkpoint_holds_what_resuming_needs(isolated_settings):
+    settings = isolated_settings(**SMALL)
+    run = ppo.train(settings, max_steps=2, progress=False)
+    folder = ppo.checkpoint_dirs(settings)[-1]
+    assert (folder / "adapter" / "adapter_model.safetensors").exists()
+    state = torch.load(folder / "state.pt", weights_only=False)
+    assert {"value_head", "optimizer", "kl_coef", "rng", "stats"} <= set(state)
+    assert state["optimizer"]["state"]           # Adam moments, not just hyper-parameters
+    assert len(state["stats"]) == run.step == 2
+    assert (ppo.final_adapter_dir(settings) / "value_head.pt").exists()
+
+
+def test_resuming_with_another_seed_is_refused(isolated_settings):
+    settings = isolated_settings(**SMALL)
+    ppo.train(settings, max_steps=2, progress=False)
+    other = isolated_settings(seed=7, **SMALL)
+    with pytest.raises(DetoxError, match="seed"):
+        ppo.train(other, max_steps=3, resume=True, progress=False)
+
+
+def test_too_small_a_train_split_is_a_clear_error(isolated_settings):
+    settings = isolated_settings(batch_size=400, mini_batch_size=4)
+    with pytest.raises(DetoxError, match="fewer than batch_size=400"):
+        ppo.start(settings, progress=False)
