@@ -53,11 +53,19 @@ def world_dir(settings: Settings) -> Path:
     return settings.artifacts / "tiny-world"
 
 
+def uses_world(settings: Settings, folder: Path) -> bool:
+    """Whether any model or data setting points into the world folder (settings may point
+    elsewhere, e.g. at a world built for another artifacts folder)."""
+    paths = (settings.dataset, settings.policy_model, settings.instruct_adapter,
+             settings.reward_model)
+    return any(path and Path(path).resolve().is_relative_to(folder.resolve()) for path in paths)
+
+
 def ensure_tiny_world(settings: Settings, progress: bool = True) -> Path | None:
-    """Build the tiny world if the tiny profile needs it and it is missing or stale."""
-    if settings.profile != "tiny":
-        return None
+    """Build the tiny world if the settings use it and it is missing or stale."""
     folder = world_dir(settings)
+    if settings.profile != "tiny" or not uses_world(settings, folder):
+        return None
     stamp_file = folder / "BUILD.json"
     if stamp_file.exists() and json.loads(stamp_file.read_text()).get("stamp") == builder_stamp():
         return folder

@@ -12,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 os.environ["DETOX_PROFILE"] = "tiny"
 os.environ.setdefault("DETOX_ARTIFACTS_DIR", str(REPO / "artifacts" / "tests"))
+# The notebooks run under nbval on a reduced step count; the learning test uses the full one.
+os.environ.setdefault("DETOX_MAX_PPO_STEPS", "12")
 # Never reach for a hub: a hub id fails at once instead of after retries.
 for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[variable] = "1"

@@ -109,3 +109,15 @@ def test_build_record_lists_its_timings(tiny_settings, seed):
     assert record["seed"] == seed
     assert set(record["seconds"]) == {"fixture_and_tokenizers", "policy", "instruct_adapter",
                                       "reward_classifier"}
+
+
+def test_settings_that_point_elsewhere_build_nothing(tiny_settings, tmp_path):
+    from detox_helpers.settings import load_settings
+
+    elsewhere = load_settings("tiny", environ={}, artifacts_dir=tmp_path,
+                              dataset=tiny_settings.dataset,
+                              policy_model=tiny_settings.policy_model,
+                              instruct_adapter=tiny_settings.instruct_adapter,
+                              reward_model=tiny_settings.reward_model)
+    assert tiny_world.ensure_tiny_world(elsewhere) is None
+    assert not (tmp_path / "tiny-world").exists()
