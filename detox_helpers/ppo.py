@@ -14,6 +14,7 @@ import json
 import random
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,13 @@ from .errors import DetoxError
 from .generation import generate, sampling_kwargs
 from .reward import RewardModel, reward_texts
 from .settings import Settings
+
+# trl 0.11.4 is pinned on purpose (see the README); its deprecation notices say nothing a
+# learner can act on, so they are kept out of the notebooks.
+for _message in ("`PPOTrainer` is deprecated", "`PPOConfig` is deprecated",
+                 "No dataset is provided", "`past_key_values` is deprecated",
+                 "`is_gradient_checkpointing` is deprecated"):
+    warnings.filterwarnings("ignore", message=_message)
 
 STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", "kl", "kl_coef",
                 "policy_loss", "value_loss", "response_length", "generation_seconds",

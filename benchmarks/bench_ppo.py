@@ -1,0 +1,121 @@
+"""One PPO step: the original lab's way against the package's batched step, in one process.
+
+The lab's way: generate a summary for each of the batch's prompts one at a time, score
+prompt+summary with the classifier, then `PPOTrainer.step`. The package's way: one batched
+generation (`detox_helpers.generation.generate`), the summaries scored in one batch, the same
+`PPOTrainer.step`. Same models (random weights, flan-t5-base shape with a LoRA r=32 on q,v and a
+value head; roberta-base-shaped classifier), same prompts, the same pinned number of new tokens.
+Prints seconds per phase for each way and the ratio.
+
+    python benchmarks/bench_ppo.py                  # CPU: one step each way
+    python benchmarks/bench_ppo.py --steps 3 --static     # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from bench_evaluation import budget, sync
+from shapes import (
+    benchmark_dialogues,
+    flan_t5_base_shape,
+    roberta_base_classifier_shape,
+    tokenizers,
+)
+
+from detox_helpers.generation import generate
+from detox_helpers.ppo import build_trainer
+from detox_helpers.reward import RewardModel, reward_texts
+from detox_helpers.settings import load_settings
+
+
+def timed(device, work):
+    sync(device)
+    started = time.perf_counter()
+    result = work()
+    sync(device)
+    return result, time.perf_counter() - started
+
+
+def lab_generation(policy, tokenizer, queries, new_tokens, **extra):
+    responses = []
+    for query in queries:
+        row = policy.generate(input_ids=query.unsqueeze(0), **budget(new_tokens), **extra)[0]
+        responses.append(row)
+    texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
+    return texts, responses
+
+
+def batched_generation(policy, tokenizer, queries, new_tokens, **extra):
+    generated = generate(policy, tokenizer, queries, batch_size=len(queries), progress=False,
+                         **budget(new_tokens), **extra)
+    return generated.texts, generated.token_ids
+
+
+def ppo_step(trainer, tokenizer, reward_model, prompts, queries, new_tokens, generation,
+             reward_input, device, **extra) -> dict:
+    policy = trainer.model.pretrained_model
+    (texts, responses), generation_seconds = timed(
+        device, lambda: generation(policy, tokenizer, queries, new_tokens, **extra))
+    rewards, reward_seconds = timed(
+        device, lambda: reward_model.rewards(reward_texts(prompts, texts, reward_input)))
+    _, optimisation_seconds = timed(device, lambda: trainer.step(
+        list(queries), [r.to(device) for r in responses], [r.to(device) for r in rewards]))
+    return dict(generation=generation_seconds, reward=reward_seconds,
+                optimisation=optimisation_seconds)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--new-tokens", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=1, help="timed batched steps")
+    parser.add_argument("--lab-steps", type=int, default=1, help="timed steps the lab's way")
+    parser.add_argument("--static", action="store_true",
+                        help="also time the batched step with a static KV cache (compiled)")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    prompts, source = benchmark_dialogues()
+    prompts = prompts[:args.batch_size]
+    t5_tok, roberta_tok = tokenizers(prompts)
+    settings = load_settings("full", environ={}, batch_size=args.batch_size,
+                             device=device.type)
+    trainer = build_trainer(settings, flan_t5_base_shape(dtype, device), t5_tok)
+    reward_model = RewardModel(roberta_base_classifier_shape(dtype, device), roberta_tok,
+                               batch_size=64)
+    queries = [torch.tensor(t5_tok(p).input_ids, device=device) for p in prompts]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; {dtype}; batch {args.batch_size}, mini-batch "
+          f"{settings.mini_batch_size}; {args.new_tokens} new tokens; prompts from {source}")
+
+    ways = [("lab's way (one prompt at a time, prompt+summary)", lab_generation,
+             "prompt+summary", {}, args.lab_steps),
+            ("batched (summary)", batched_generation, "summary", {}, args.steps)]
+    if args.static:
+        ways.append(("batched, static KV cache (summary)", batched_generation, "summary",
+                     dict(cache_implementation="static"), args.steps))
+    results = {}
+    for label, generation, reward_input, extra, timed_steps in ways:
+        # one untimed step first: warm-up, and compilation for the static cache
+        ppo_step(trainer, t5_tok, reward_model, prompts, queries, args.new_tokens, generation,
+                 reward_input, device, **extra)
+        steps = [ppo_step(trainer, t5_tok, reward_model, prompts, queries, args.new_tokens,
+                          generation, reward_input, device, **extra)
+                 for _ in range(timed_steps)]
+        phases = {k: sum(s[k] for s in steps) / len(steps) for k in steps[0]}
+        results[label] = sum(phases.values())
+        print(f"{label}: {results[label]:.3f} s per step (generation {phases['generation']:.3f}"
+              f", reward {phases['reward']:.3f}, optimisation {phases['optimisation']:.3f})")
+    lab = results[ways[0][0]]
+    for label, seconds in list(results.items())[1:]:
+        print(f"{label}: {lab / seconds:.1f}x faster than the lab's way")
+
+
+if __name__ == "__main__":
+    main()
