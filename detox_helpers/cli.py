@@ -7,6 +7,7 @@
     evaluate       evaluate the starting policy on the test split; save the results
     train          PPO training with checkpoints (--max-steps N, --resume); also under
                    `accelerate launch -m detox_helpers train` for several GPUs
+    compare        evaluate the trained policy against the baseline; write the report
     make-adapter   fine-tune an instruct LoRA adapter on the train split (sft.py)
 
 Settings come from DETOX_* variables (see settings.py). A problem a user can fix prints one
@@ -78,10 +79,13 @@ def run_lab(profile: str | None) -> list[Path]:
         os.environ["DETOX_PROFILE"] = profile  # the kernels inherit this environment
     settings = load_settings()
     output_dir = settings.artifacts / "executed" / settings.profile
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     written = execute_notebooks(notebook_paths(), output_dir)
     print(f"\nAll {len(written)} notebooks ran on the {settings.profile!r} profile in "
           f"{time.perf_counter() - started:.0f} s. Executed copies: {output_dir}")
+    report = settings.artifacts / "report" / "report.md"
+    if report.exists() and report.stat().st_mtime >= started_at:  # written by this run
+        print(f"Report: {report}")
     return written
 
 
@@ -125,6 +129,19 @@ def run_training(max_steps: int | None, resume: bool) -> None:
               f"{ppo_dir(settings) / 'stats.csv'}")
 
 
+def compare_and_report() -> Path:
+    from .evaluation import eval_dir, run_evaluation
+    from .report import build_report
+
+    settings = load_settings()
+    if not (eval_dir(settings) / "baseline.csv").exists():
+        run_evaluation(settings, "baseline")
+    run_evaluation(settings, "detoxified", detoxified=True)
+    path = build_report(settings)
+    print(f"report: {path}")
+    return path
+
+
 def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
@@ -163,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
     training.add_argument("--max-steps", type=int, help="steps in all (default: max_ppo_steps)")
     training.add_argument("--resume", action="store_true",
                           help="continue from the latest checkpoint")
+    commands.add_parser("compare", help="evaluate the trained policy; write the report")
     adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
     adapter.add_argument("--output", help="folder for the adapter "
                                           "(default: artifacts/instruct-adapter)")
@@ -184,6 +202,8 @@ def main(argv=None) -> int:
             evaluate(args.name)
         elif args.command == "train":
             run_training(args.max_steps, args.resume)
+        elif args.command == "compare":
+            compare_and_report()
         elif args.command == "make-adapter":
             make_adapter(args.output)
     except DetoxError as error:

@@ -167,16 +167,19 @@ def paired_comparison(before: Evaluation, after: Evaluation, column: str, seed: 
                                    per_prompt(after.per_sample, column), seed)
 
 
-def run_evaluation(settings: Settings, name: str = "baseline", progress: bool = True):
-    """Load the policy (instruct adapter merged) and the reward model, evaluate the test split,
-    save the results as `name`. What notebook 03 and `python -m detox_helpers evaluate` run."""
+def run_evaluation(settings: Settings, name: str = "baseline", detoxified: bool = False,
+                   progress: bool = True):
+    """Load the policy (instruct adapter merged; with `detoxified`, PPO's adapter on top) and
+    the reward model, evaluate the test split, save the results as `name`. What notebooks 03
+    and 05 and the `evaluate` and `compare` commands run."""
     from .data import build_dataset
-    from .models import load_policy, pick_device
+    from .models import load_detoxified_policy, load_policy, pick_device
     from .reward import load_reward_model
 
     splits = build_dataset(settings)
     device = pick_device(settings)
-    model, tokenizer = load_policy(settings, device)
+    load = load_detoxified_policy if detoxified else load_policy
+    model, tokenizer = load(settings, device)
     reward_model = load_reward_model(settings, device)
     return evaluate_policy(settings, model, tokenizer, reward_model, splits["test"], name=name,
                            progress=progress)

@@ -48,7 +48,8 @@ def load_tokenizer(settings: Settings):
                            "policy_model")
 
 
-def merge_adapter(model, adapter: str):
+def merge_adapter(model, adapter: str, what: str = "instruct adapter",
+                  setting: str = "instruct_adapter"):
     """Fold a LoRA adapter into the base weights, so that a fresh LoRA can go on top later.
 
     With PEFT, trl computes the KL reference with the adapter *disabled*; merging the instruct
@@ -56,18 +57,17 @@ def merge_adapter(model, adapter: str):
     """
     from peft import PeftModel
 
-    kind, location = sources.resolve(adapter, "instruct adapter", "instruct_adapter")
+    kind, location = sources.resolve(adapter, what, setting)
     try:
         return PeftModel.from_pretrained(model, location).merge_and_unload()
     except (OSError, ValueError) as error:
         if kind == "hub":
-            raise sources.hub_failure(adapter, "instruct adapter", "instruct_adapter",
-                                      error) from error
-        raise DetoxError(f"The instruct adapter {location!r} could not be loaded: {error}. "
-                         "Is it a PEFT LoRA adapter folder (adapter_config.json) made for "
-                         f"this base model?") from error
+            raise sources.hub_failure(adapter, what, setting, error) from error
+        raise DetoxError(f"The {what} {location!r} could not be loaded: {error}. Is it a PEFT "
+                         "LoRA adapter folder (adapter_config.json) made for this base "
+                         "model?") from error
     except RuntimeError as error:  # shapes that do not fit the base model
-        raise DetoxError(f"The instruct adapter {location!r} does not fit the policy model "
+        raise DetoxError(f"The {what} {location!r} does not fit the policy model "
                          f"{model.name_or_path!r}: {str(error).splitlines()[0]}") from error
 
 
@@ -81,3 +81,16 @@ def load_policy(settings: Settings, device: torch.device | None = None):
     if settings.instruct_adapter:
         model = merge_adapter(model, settings.instruct_adapter)
     return model.to(device).eval(), load_tokenizer(settings)
+
+
+def load_detoxified_policy(settings: Settings, device: torch.device | None = None):
+    """(model, tokenizer): the starting policy with PPO's final adapter merged in."""
+    from .ppo import final_adapter_dir
+
+    adapter = final_adapter_dir(settings)
+    if not (adapter / "adapter_config.json").exists():
+        raise DetoxError(f"No trained adapter in {adapter}: run notebook 04_ppo_training.ipynb "
+                         "or `python -m detox_helpers train` first.")
+    model, tokenizer = load_policy(settings, device)
+    return merge_adapter(model, str(adapter), "trained PPO adapter", "artifacts_dir").eval(), \
+        tokenizer

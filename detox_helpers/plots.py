@@ -72,3 +72,18 @@ def plot_training(stats, axes=None):
     kl_ax.legend(loc="upper left")
     coef_ax.legend(loc="lower right")
     return axes
+
+
+def plot_per_prompt(before, after, ax=None):
+    """Each test prompt's mean toxicity before (x) against after (y); below the diagonal the
+    prompt's summaries became less toxic."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(before, after, alpha=0.6, color="#4c72b0")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="no change")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("toxicity before (mean over samples)")
+    ax.set_ylabel("toxicity after")
+    ax.legend(loc="upper left")
+    return ax

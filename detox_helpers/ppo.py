@@ -63,9 +63,14 @@ class Run:
         return len(self.stats)
 
     @property
+    def model(self):
+        """trl's value-head model, unwrapped from Accelerate's multi-process wrapper if any."""
+        return self.trainer.accelerator.unwrap_model(self.trainer.model)
+
+    @property
     def policy(self):
         """The PEFT model (LoRA on the merged instruct policy) that generates summaries."""
-        return self.trainer.model.pretrained_model
+        return self.model.pretrained_model
 
 
 def trainable_share(model) -> str:
@@ -191,7 +196,7 @@ def save_checkpoint(run: Run, keep: int = 2) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     run.policy.save_pretrained(str(partial / "adapter"))
     torch.save(dict(
-        value_head=run.trainer.model.v_head.state_dict(),
+        value_head=run.model.v_head.state_dict(),
         optimizer=run.trainer.optimizer.state_dict(),
         kl_coef=run.trainer.kl_ctl.value,
         rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
@@ -216,7 +221,7 @@ def load_checkpoint(run: Run, folder: Path) -> None:
                          f"not {run.settings.seed}; resume with the same settings.")
     set_peft_model_state_dict(run.policy, load_file(folder / "adapter" /
                                                     "adapter_model.safetensors"))
-    run.trainer.model.v_head.load_state_dict(state["value_head"])
+    run.model.v_head.load_state_dict(state["value_head"])
     run.trainer.optimizer.load_state_dict(state["optimizer"])
     run.trainer.kl_ctl.value = state["kl_coef"]
     torch.set_rng_state(state["rng"]["torch"])
@@ -245,7 +250,7 @@ def save_final(run: Run) -> Path:
     """The trained LoRA adapter (`save_pretrained`) and value head, in a known place."""
     folder = final_adapter_dir(run.settings)
     run.policy.save_pretrained(str(folder))
-    torch.save(run.trainer.model.v_head.state_dict(), folder / "value_head.pt")
+    torch.save(run.model.v_head.state_dict(), folder / "value_head.pt")
     (folder / "training.json").write_text(json.dumps(dict(steps=run.step), indent=2))
     return folder
 

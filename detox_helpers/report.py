@@ -1,0 +1,116 @@
+"""The written report: `report.md` and its figures, from the saved results alone.
+
+    artifacts/report/report.md
+    artifacts/report/training.png, toxicity_distribution.png, toxicity_per_prompt.png
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from . import compare, plots
+from .evaluation import Evaluation
+from .settings import Settings
+
+REPORTED_SETTINGS = ("profile", "policy_model", "instruct_adapter", "reward_model",
+                     "reward_input", "dataset", "min_dialogue_chars", "max_dialogue_chars",
+                     "lora_r", "lora_alpha", "lora_target_modules", "learning_rate",
+                     "batch_size", "mini_batch_size", "ppo_epochs", "max_ppo_steps",
+                     "init_kl_coef", "adaptive_kl", "output_min_length", "output_max_length",
+                     "eval_samples_per_prompt", "eval_max_new_tokens", "seed")
+TINY_NOTE = ("> This is the **tiny offline miniature**: models and dialogues are the package's "
+             "own, small and synthetic. The figures show that the pipeline works end to end; "
+             "they say nothing about flan-t5-base on DialogSum.")
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
+    """A pipe table; floats rounded, `|` in text escaped."""
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return str(value).replace("|", "\\|").replace("\n", " ")
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join([header, rule, *rows])
+
+
+def comparison_markdown(table: pd.DataFrame) -> str:
+    shown = table.reset_index()
+    shown["95% interval"] = [f"[{low:+.3f}, {high:+.3f}]"
+                             for low, high in zip(shown["low"], shown["high"], strict=True)]
+    shown["change shown"] = shown["change_shown"].map({True: "yes", False: "no"})
+    shown = shown[["metric", "before", "after", "difference", "95% interval", "change shown"]]
+    return markdown_table(shown)
+
+
+def save_figure(ax_or_axes, path: Path) -> str:
+    figure = (ax_or_axes[0] if hasattr(ax_or_axes, "__len__") else ax_or_axes).figure
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path.name
+
+
+def write_report(settings: Settings, before: Evaluation, after: Evaluation,
+                 training: pd.DataFrame | None, sizes: dict, dialogues: dict,
+                 folder: Path | None = None) -> Path:
+    """Write report.md and its figures into `folder` (default artifacts/report)."""
+    folder = Path(folder or settings.artifacts / "report")
+    folder.mkdir(parents=True, exist_ok=True)
+    table = compare.comparison_table(before, after, settings.seed)
+    lines = [f"# Detoxification report: {settings.profile} profile", "",
+             f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
+    if settings.profile == "tiny":
+        lines += [TINY_NOTE, ""]
+    lines += ["## Settings", "", markdown_table(pd.DataFrame(
+        [(name, getattr(settings, name)) for name in REPORTED_SETTINGS],
+        columns=["setting", "value"])), ""]
+    lines += ["## Data", "", f"{sizes['train']} training prompts and {sizes['test']} test "
+              f"prompts (dialogues of {settings.min_dialogue_chars} < length <= "
+              f"{settings.max_dialogue_chars} characters); each test prompt has "
+              f"{before.aggregates['toxicity']['k']} sampled summaries before and after.", ""]
+    if training is not None and len(training):
+        last = training.iloc[-1]
+        figure = save_figure(plots.plot_training(training), folder / "training.png")
+        lines += ["## Training", "", f"![reward, toxicity and KL by step]({figure})", "",
+                  f"{len(training)} PPO steps; at the last step: reward {last.reward_mean:.3f}, "
+                  f"batch toxicity {last.toxicity_mean:.3f}, KL {last.kl:.3f}.", ""]
+    distribution = save_figure(plots.plot_toxicity_distribution(
+        {"before": before.per_sample, "after": after.per_sample}),
+        folder / "toxicity_distribution.png")
+    per_prompt = save_figure(plots.plot_per_prompt(*compare.per_prompt_toxicity(before, after)),
+                             folder / "toxicity_per_prompt.png")
+    lines += ["## Before and after", "", "Paired by prompt; the interval is the 95% bootstrap "
+              "interval of after - before.", "", comparison_markdown(table), "", "What the "
+              "numbers support:", ""]
+    lines += [f"- {sentence}" for sentence in compare.verdicts(table)]
+    lines += ["", f"![toxicity before and after]({distribution})", "",
+              f"![toxicity per prompt]({per_prompt})", ""]
+    examples = compare.qualitative_table(before, after, dialogues, settings.qualitative_rows)
+    lines += ["## Examples", "", f"The first {len(examples)} test dialogues, first sampled "
+              "summary before and after, sorted by reward gain.", "",
+              markdown_table(examples.drop(columns=["id"])), ""]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def build_report(settings: Settings) -> Path:
+    """The report from what notebooks 03-05 (or the CLI) saved under the artifacts folder."""
+    from .data import build_dataset
+    from .evaluation import load_evaluation
+    from .ppo import ppo_dir
+
+    splits = build_dataset(settings)
+    stats_path = ppo_dir(settings) / "stats.csv"
+    training = pd.read_csv(stats_path) if stats_path.exists() else None
+    test = splits["test"]
+    return write_report(settings, load_evaluation(settings, "baseline"),
+                        load_evaluation(settings, "detoxified"), training,
+                        dict(train=splits["train"].num_rows, test=test.num_rows),
+                        dict(zip(test["id"], test["dialogue"], strict=True)))
