@@ -134,9 +134,9 @@ def compare_and_report() -> Path:
     from .report import build_report
 
     settings = load_settings()
+    run_evaluation(settings, "detoxified", detoxified=True)  # first: fails fast if untrained
     if not (eval_dir(settings) / "baseline.csv").exists():
         run_evaluation(settings, "baseline")
-    run_evaluation(settings, "detoxified", detoxified=True)
     path = build_report(settings)
     print(f"report: {path}")
     return path

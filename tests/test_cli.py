@@ -17,7 +17,8 @@ def run_cli(*args, **env):
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("demo", "run", "build-tiny", "data", "evaluate", "make-adapter"):
+    for command in ("demo", "run", "build-tiny", "data", "evaluate", "train", "compare",
+                    "make-adapter"):
         assert command in result.stdout
 
 
@@ -73,3 +74,26 @@ def test_evaluate_command_writes_the_results_and_prints_the_figures(tiny_setting
     import pandas as pd
 
     assert len(pd.read_csv(folder / "cli-check.csv")) == 4 * 2
+
+
+def test_train_then_compare_from_the_command_line(tiny_settings, tmp_path):
+    world = {f"DETOX_{name.upper()}": getattr(tiny_settings, name)
+             for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
+    env = dict(world, DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_BATCH_SIZE="4",
+               DETOX_MINI_BATCH_SIZE="2", DETOX_EVAL_SIZE="4", DETOX_CHECKPOINT_EVERY="2")
+    trained = run_cli("train", "--max-steps", "2", **env)
+    assert trained.returncode == 0, trained.stderr
+    assert "2 steps" in trained.stdout and (tmp_path / "ppo" / "final-adapter").exists()
+    resumed = run_cli("train", "--max-steps", "3", "--resume", **env)
+    assert resumed.returncode == 0 and "resumed from step 2" in resumed.stdout + resumed.stderr
+    compared = run_cli("compare", **env)
+    assert compared.returncode == 0, compared.stderr
+    report = tmp_path / "report" / "report.md"
+    assert f"report: {report}" in compared.stdout and "## Before and after" in report.read_text()
+
+
+def test_compare_without_a_trained_adapter_says_what_to_run(tiny_settings, tmp_path):
+    world = {f"DETOX_{name.upper()}": getattr(tiny_settings, name)
+             for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
+    result = run_cli("compare", DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_EVAL_SIZE="2", **world)
+    assert result.returncode == 2 and "04_ppo_training.ipynb" in result.stderr
