@@ -86,10 +86,15 @@ def build_trainer(settings: Settings, policy, tokenizer):
     With a PEFT model trl computes the reference log-probabilities with the adapter disabled,
     which, since the instruct adapter was merged into `policy`, is the instruct model itself.
     """
+    from accelerate import PartialState
     from trl import AutoModelForSeq2SeqLMWithValueHead, PPOConfig, PPOTrainer
 
     from .sft import lora_config
 
+    if settings.device == "cpu":
+        # Settle the process layout before trl first asks for it: asked without `cpu=True`,
+        # Accelerate treats several CPU processes (torchrun) as one.
+        PartialState(cpu=True)
     torch.manual_seed(settings.seed)
     config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
                          settings.lora_targets)

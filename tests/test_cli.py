@@ -97,3 +97,18 @@ def test_compare_without_a_trained_adapter_says_what_to_run(tiny_settings, tmp_p
              for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
     result = run_cli("compare", DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_EVAL_SIZE="2", **world)
     assert result.returncode == 2 and "04_ppo_training.ipynb" in result.stderr
+
+
+def test_training_runs_in_several_processes(tiny_settings, tmp_path):
+    """Two CPU processes under torchrun, as `accelerate launch` starts them on two GPUs."""
+    world = {f"DETOX_{name.upper()}": getattr(tiny_settings, name)
+             for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
+    env = {**os.environ, **world, "DETOX_ARTIFACTS_DIR": str(tmp_path), "DETOX_DEVICE": "cpu",
+           "DETOX_BATCH_SIZE": "4", "DETOX_MINI_BATCH_SIZE": "2", "OMP_NUM_THREADS": "1"}
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    result = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "detox_helpers", "train",
+                             "--max-steps", "2"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("2 steps; last step") == 1      # only the main process reports
+    assert len((tmp_path / "ppo" / "stats.csv").read_text().splitlines()) == 1 + 2
