@@ -45,6 +45,18 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
     prompt_ids = [torch.as_tensor(ids) for ids in prompt_ids]
     if seed is not None:
         torch.manual_seed(seed)
+    # Sample from the policy itself, without dropout (PPO leaves the model in training mode).
+    was_training = model.training
+    model.eval()
+    try:
+        return _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc,
+                                generate_kwargs)
+    finally:
+        model.train(was_training)
+
+
+def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc,
+                     generate_kwargs) -> Generated:
     device = next(model.parameters()).device
     order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
     outputs: list[torch.Tensor | None] = [None] * len(prompt_ids)

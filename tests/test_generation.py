@@ -40,3 +40,20 @@ def test_sampling_is_seeded_and_the_budget_is_kept(tiny_settings):
     assert other.texts != first.texts * 4
     assert all(len(row) <= 12 + 1 for row in first.token_ids)   # start token + budget
     assert len(first.texts) == 8
+
+
+def test_sampling_ignores_dropout_and_restores_the_training_mode(tiny_settings):
+    from transformers import T5ForConditionalGeneration
+
+    policy, tokenizer = load_policy(tiny_settings)
+    config = policy.config
+    config.dropout_rate = 0.5                       # a policy whose dropout would matter
+    noisy = T5ForConditionalGeneration(config)
+    noisy.load_state_dict(policy.state_dict())
+    ids = prompts(tiny_settings, 4)
+    kwargs = sampling_kwargs(tiny_settings, max_new_tokens=12)
+    noisy.eval()
+    in_eval = generate(noisy, tokenizer, ids, batch_size=4, seed=3, progress=False, **kwargs)
+    noisy.train()
+    in_train = generate(noisy, tokenizer, ids, batch_size=4, seed=3, progress=False, **kwargs)
+    assert in_train.texts == in_eval.texts and noisy.training
