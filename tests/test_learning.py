@@ -9,7 +9,8 @@ from detox_helpers.data import build_dataset
 
 
 def test_a_short_ppo_run_lowers_toxicity_with_bounded_kl(isolated_settings):
-    settings = isolated_settings()                 # the tiny profile's own PPO settings
+    # the tiny profile's own PPO settings; 8 samples per prompt make the measurement precise
+    settings = isolated_settings(eval_samples_per_prompt=8)
     run = ppo.start(settings, progress=False)
     test = build_dataset(settings)["test"]
     before = evaluation.evaluate_policy(settings, run.policy, run.tokenizer, run.reward_model,
