@@ -44,33 +44,37 @@ def plot_label_logits(table, ax=None):
     return ax
 
 
+def _two_scales(ax, steps, first, second):
+    """One series on `ax`, another on a twin y axis; each is (values, label, ylabel, style)."""
+    twin = ax.twinx()
+    for axis, (values, label, ylabel, style), corner in ((ax, first, "upper left"),
+                                                         (twin, second, "upper right")):
+        axis.plot(steps, values, label=label, **style)
+        axis.set_ylabel(ylabel)
+        axis.legend(loc=corner)
+    ax.set_xlabel("PPO step")
+    return twin
+
+
 def plot_training(stats, axes=None):
     """Reward (mean, one-std band) and batch toxicity; KL and its coefficient; by PPO step."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     reward_ax, kl_ax = axes
-    reward_ax.plot(stats["step"], stats["reward_mean"], color="#55a868", label="reward (mean)")
-    reward_ax.fill_between(stats["step"], stats["reward_mean"] - stats["reward_std"],
+    steps = stats["step"]
+    toxicity_ax = _two_scales(
+        reward_ax, steps,
+        (stats["reward_mean"], "reward (mean)", "reward (nothate logit)", {"color": "#55a868"}),
+        (stats["toxicity_mean"], "batch toxicity", "toxicity (mean P(hate))",
+         {"color": "#c44e52", "linestyle": "--"}))
+    reward_ax.fill_between(steps, stats["reward_mean"] - stats["reward_std"],
                            stats["reward_mean"] + stats["reward_std"], color="#55a868",
                            alpha=0.15)
-    reward_ax.set_xlabel("PPO step")
-    reward_ax.set_ylabel("reward (nothate logit)")
-    toxicity_ax = reward_ax.twinx()
-    toxicity_ax.plot(stats["step"], stats["toxicity_mean"], color="#c44e52", linestyle="--",
-                     label="batch toxicity")
-    toxicity_ax.set_ylabel("toxicity (mean P(hate))")
     toxicity_ax.set_ylim(0, 1)
-    reward_ax.legend(loc="upper left")
-    toxicity_ax.legend(loc="upper right")
-    kl_ax.plot(stats["step"], stats["kl"], color="#4c72b0", label="KL to the instruct model")
-    kl_ax.set_xlabel("PPO step")
-    kl_ax.set_ylabel("objective/kl")
-    coef_ax = kl_ax.twinx()
-    coef_ax.plot(stats["step"], stats["kl_coef"], color="grey", linestyle=":",
-                 label="KL coefficient")
-    coef_ax.set_ylabel("KL coefficient")
-    kl_ax.legend(loc="upper left")
-    coef_ax.legend(loc="lower right")
+    _two_scales(kl_ax, steps,
+                (stats["kl"], "KL to the instruct model", "objective/kl", {"color": "#4c72b0"}),
+                (stats["kl_coef"], "KL coefficient", "KL coefficient",
+                 {"color": "grey", "linestyle": ":"}))
     return axes
 
 
