@@ -78,6 +78,12 @@ def run_lab(profile: str | None) -> list[Path]:
     if profile:
         os.environ["DETOX_PROFILE"] = profile  # the kernels inherit this environment
     settings = load_settings()
+    # The kernels run in notebooks/: hand them absolute paths for what was given relative.
+    os.environ["DETOX_ARTIFACTS_DIR"] = settings.artifacts_dir
+    for name in ("dataset", "policy_model", "instruct_adapter", "reward_model"):
+        value = os.environ.get(f"DETOX_{name.upper()}")
+        if value and Path(value).exists():
+            os.environ[f"DETOX_{name.upper()}"] = str(Path(value).resolve())
     output_dir = settings.artifacts / "executed" / settings.profile
     started, started_at = time.perf_counter(), time.time()
     written = execute_notebooks(notebook_paths(), output_dir)

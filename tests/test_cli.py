@@ -112,3 +112,17 @@ def test_training_runs_in_several_processes(tiny_settings, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("2 steps; last step") == 1      # only the main process reports
     assert len((tmp_path / "ppo" / "stats.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    for key, value in (("DETOX_PROFILE", "tiny"), ("DETOX_ARTIFACTS_DIR", "art"),
+                       ("DETOX_DATASET", "data")):
+        monkeypatch.setenv(key, value)
+    seen = {}
+    monkeypatch.setattr(cli, "execute_notebooks",
+                        lambda paths, output_dir: seen.update(os.environ) or [])
+    cli.run_lab("tiny")
+    assert seen["DETOX_ARTIFACTS_DIR"] == str(tmp_path / "art")
+    assert seen["DETOX_DATASET"] == str(tmp_path / "data")
