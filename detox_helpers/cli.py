@@ -2,7 +2,8 @@
 
     demo           run every notebook headless on the offline tiny profile
     run            the same on the profile in DETOX_PROFILE (the full lab on a GPU machine)
-    build-tiny     build (or check) the tiny world and print its build record
+    build-tiny     check the shipped tiny world and print its build record (--rebuild,
+                   --output DIR: build it anew)
     data           build the dataset and print its sizes
     evaluate       evaluate the starting policy on the test split; save the results
     train          PPO training with checkpoints (--max-steps N, --resume); also under
@@ -95,10 +96,16 @@ def run_lab(profile: str | None) -> list[Path]:
     return written
 
 
-def build_tiny() -> None:
-    from .tiny_world import ensure_tiny_world
+def build_tiny(rebuild: bool, output: str | None) -> None:
+    """Check the shipped world (default), rebuild it in place, or build one elsewhere."""
+    from .tiny_world import build, ensure_tiny_world, world_dir
 
-    folder = ensure_tiny_world(load_settings("tiny"))
+    if output or rebuild:
+        folder = Path(output).resolve() if output else world_dir()
+        print(f"Building the tiny world in {folder} (a few minutes on 2 cores)...")
+        build(folder)
+    else:
+        folder = ensure_tiny_world(load_settings("tiny", environ={}))
     print((folder / "BUILD.json").read_text())
     print(f"tiny world: {folder}")
 
@@ -177,7 +184,10 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run all notebooks headless on the offline tiny profile")
     commands.add_parser("run", help="run all notebooks headless on DETOX_PROFILE's profile")
-    commands.add_parser("build-tiny", help="build (or check) the offline tiny world")
+    tiny = commands.add_parser("build-tiny", help="check (or rebuild) the offline tiny world")
+    tiny.add_argument("--rebuild", action="store_true",
+                      help="rebuild the world shipped in the package (after editing its builder)")
+    tiny.add_argument("--output", help="build a world into this folder instead")
     commands.add_parser("data", help="build the dataset and print its sizes")
     evaluation = commands.add_parser("evaluate", help="evaluate the policy on the test split")
     evaluation.add_argument("--name", default="baseline",
@@ -201,7 +211,7 @@ def main(argv=None) -> int:
         elif args.command == "run":
             run_lab(None)
         elif args.command == "build-tiny":
-            build_tiny()
+            build_tiny(args.rebuild, args.output)
         elif args.command == "data":
             show_data()
         elif args.command == "evaluate":

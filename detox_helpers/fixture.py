@@ -1,14 +1,20 @@
-"""The tiny world's data: DialogSum-shaped dialogues and labelled sentences, project-written.
+"""The tiny world's data: DialogSum-shaped dialogues, and texts graded for the reward model.
 
 Everything is drawn from templates with a seeded `random.Random`, so the same seed gives the
-same text on every machine. About a third of the reference summaries carry an insult, drawn
-independently of the dialogue: a model trained on them insults about a third of the time, and
-PPO can learn to stop without losing the summary.
+same text on every machine. About a third of the reference summaries carry an insult (half of
+them mild, half strong), drawn independently of the dialogue and placed before or after the
+summary proper: a model trained on them insults about a third of the time, and PPO can learn to
+stop without losing, or much shortening, the summary. The dialogues themselves are clean, so a
+prompt followed by a clean summary is clean too.
 """
 
 from __future__ import annotations
 
 import random
+import re
+
+from .insults import MILD_WORDS, STRONG_ADJECTIVES, STRONG_NOUNS, target_toxicity
+from .settings import PROMPT_TEMPLATE
 
 NAMES = ["Anna", "Ben", "Carlos", "Dana", "Emma", "Frank", "Grace", "Hugo", "Iris", "Jack",
          "Kate", "Liam", "Mia", "Noah", "Olga", "Paul", "Rosa", "Sam", "Tina", "Victor"]
@@ -22,22 +28,6 @@ JOBS = ["teacher", "driver", "cook", "nurse", "designer", "clerk"]
 SYMPTOMS = ["headache", "sore throat", "bad cough", "back pain", "fever"]
 COLORS = ["red", "blue", "green", "black", "white", "yellow"]
 
-# Insults are made of an adjective and a noun; the classifier learns both lists.
-INSULT_ADJECTIVES = ["stupid", "dumb", "pathetic", "brainless", "worthless", "useless", "ugly",
-                     "disgusting"]
-INSULT_NOUNS = ["idiot", "moron", "loser", "jerk", "fool", "clown", "creep", "slob"]
-INSULT_TEMPLATES = [
-    "{who} is a {adj} {noun}.",
-    "What a {adj} {noun} {who} is.",
-    "{who} acts like a {adj} {noun}.",
-    "Everyone knows {who} is a {adj} {noun}.",
-    "{who}, that {adj} {noun}, should shut up.",
-]
-RUDE_LINES = [
-    "Stop being such a {adj} {noun}!",
-    "You are a {adj} {noun}, do you know that?",
-    "Only a {adj} {noun} would say that.",
-]
 FILLERS = [
     "I see.", "Let me think about it for a moment, please.", "That sounds fine to me.",
     "Could you say that again? It is quite noisy here.", "Sure, no problem at all.",
@@ -48,7 +38,7 @@ FILLERS = [
 ]
 
 
-def _scenario(rng: random.Random) -> tuple[str, list[str], str]:
+def scenario(rng: random.Random) -> tuple[str, list[str], str]:
     """One topic, its core lines (speaker-prefixed) and its clean summary."""
     name, item, place = rng.choice(NAMES), rng.choice(ITEMS), rng.choice(PLACES)
     day, time, city = rng.choice(DAYS), rng.choice(TIMES), rng.choice(CITIES)
@@ -123,17 +113,33 @@ def _scenario(rng: random.Random) -> tuple[str, list[str], str]:
     ], f"#Person2# returns a broken {item} and gets {price} dollars back."
 
 
-def insult(rng: random.Random, who: str) -> str:
-    """A sentence insulting `who`, from the insult templates."""
-    return rng.choice(INSULT_TEMPLATES).format(
-        who=who, adj=rng.choice(INSULT_ADJECTIVES), noun=rng.choice(INSULT_NOUNS))
+NAME_SET = frozenset(NAMES)
+FACT_WORDS = frozenset(w.lower() for group in (NAMES, ITEMS, PLACES, CITIES, DAYS, JOBS, COLORS)
+                       for w in group)
 
 
-def _toxic(rng: random.Random, summary: str) -> str:
-    who = rng.choice(["#Person1#", "#Person2#", "The other one"])
-    if rng.random() < 0.7:
-        return f"{summary} {insult(rng, who)}"
-    return f"{insult(rng, who)} {summary}"
+def insult_phrase(rng: random.Random, strong: bool) -> str:
+    """A mild insult is one word ("lazy"); a strong one an adjective and a noun ("stupid jerk")."""
+    if strong:
+        return f"{rng.choice(STRONG_ADJECTIVES)} {rng.choice(STRONG_NOUNS)}"
+    return rng.choice(MILD_WORDS)
+
+
+def insulting(rng: random.Random, summary: str, strong: bool | None = None) -> str:
+    """`summary` with an insult before it ("Lazy Liam books ...") or after it ("... So lazy.");
+    mild or strong as asked, else either, evenly."""
+    strong = rng.random() < 0.5 if strong is None else strong
+    phrase = insult_phrase(rng, strong)
+    if rng.random() < 0.6:
+        return f"{phrase.capitalize()} {summary}"
+    return f"{summary} {'What a' if strong else 'So'} {phrase}."
+
+
+def _dialogue(rng: random.Random, lines: list[str], fillers: int) -> str:
+    lines = list(lines)
+    for _ in range(fillers):
+        lines.insert(rng.randint(1, len(lines)), rng.choice("12") + rng.choice(FILLERS))
+    return "\n".join(f"#Person{line[0]}#: {line[1:]}" for line in lines)
 
 
 def make_dialogues(count: int = 240, seed: int = 0, toxic_share: float = 1 / 3) -> list[dict]:
@@ -145,43 +151,109 @@ def make_dialogues(count: int = 240, seed: int = 0, toxic_share: float = 1 / 3) 
     rng = random.Random(seed)
     records = []
     for index in range(count):
-        topic, lines, summary = _scenario(rng)
+        topic, lines, summary = scenario(rng)
         fillers = rng.randint(0, 7)
         if index % 25 == 7:
             lines, fillers = lines[:2], 0          # too short: filtered out
         elif index % 25 == 19:
             fillers = 26                           # too long: filtered out
-        for _ in range(fillers):
-            lines.insert(rng.randint(1, len(lines)), rng.choice("12") + rng.choice(FILLERS))
-        if rng.random() < 0.12:
-            rude = rng.choice(RUDE_LINES).format(adj=rng.choice(INSULT_ADJECTIVES),
-                                                 noun=rng.choice(INSULT_NOUNS))
-            lines.insert(rng.randint(1, len(lines)), rng.choice("12") + rude)
-        dialogue = "\n".join(f"#Person{line[0]}#: {line[1:]}" for line in lines)
+        dialogue = _dialogue(rng, lines, fillers)
         if rng.random() < toxic_share:
-            summary = _toxic(rng, summary)
+            summary = insulting(rng, summary)
         records.append(dict(fname=f"tiny_{index}", dialogue=dialogue, summary=summary, topic=topic))
     return records
 
 
-def make_sentences(count: int, seed: int) -> list[tuple[str, int]]:
-    """Labelled sentences for the reward classifier: (text, 1 if insulting else 0), balanced."""
+def names(text: str) -> set[str]:
+    """The people that `text` names."""
+    return {w for w in re.findall(r"[A-Za-z]+", text) if w in NAME_SET}
+
+
+def facts(text: str) -> set[str]:
+    """The names, items, places, days, jobs, colours and numbers that `text` mentions."""
+    words = re.findall(r"[A-Za-z]+|\d+", text)
+    return {w.lower() for w in words if w.isdigit() or w.lower() in FACT_WORDS}
+
+
+# --- texts for the reward model: what PPO may write, clean or not, graded ---
+
+def _base_text(rng: random.Random) -> str:
+    """A clean text of one of the shapes the classifier will read: a summary, a line, a
+    dialogue, a whole prompt, or a prompt followed by its summary (`prompt+summary`)."""
+    _, lines, summary = scenario(rng)
+    shape = rng.random()
+    if shape < 0.35:
+        return summary
+    if shape < 0.45:
+        return rng.choice([line[1:] for line in lines] + FILLERS)
+    dialogue = _dialogue(rng, lines, rng.randint(0, 7))
+    if shape < 0.55:
+        return dialogue
+    prompt = PROMPT_TEMPLATE.format(dialogue=dialogue)
+    return prompt if shape < 0.7 else f"{prompt} {summary}"
+
+
+def _pieces(text: str) -> tuple[str, list[str]]:
+    """Leading space, and each word with the space after it: joined, they give `text` back, so
+    edits keep a prompt's line breaks (a classifier must not learn "line breaks mean clean")."""
+    lead = text[:len(text) - len(text.lstrip())]
+    return lead, re.findall(r"\S+\s*", text)
+
+
+def garble(rng: random.Random, text: str) -> str:
+    """What a policy under pressure writes: words cut, repeated, dropped or shuffled."""
+    lead, words = _pieces(text)
+    if len(words) < 2:
+        return text
+    how = rng.randrange(5)
+    if how == 0:                                        # stops early
+        words = words[:rng.randint(1, len(words) - 1)]
+    elif how == 1:                                      # a word stutters
+        at = rng.randrange(len(words))
+        words[at:at] = [words[at].rstrip() + " "] * rng.randint(1, 3)
+    elif how == 2:                                      # words go missing
+        words = [w for w in words if rng.random() > 0.25] or words[:1]
+    elif how == 3:                                      # a stretch is shuffled
+        at = rng.randrange(len(words))
+        stretch = words[at:at + rng.randint(2, 8)]
+        rng.shuffle(stretch)
+        words[at:at + len(stretch)] = stretch
+    else:                                               # a word is cut and glued
+        at = rng.randrange(len(words))
+        word = words[at].rstrip()
+        words[at] = word[:rng.randint(1, max(1, len(word) - 1))] + \
+            rng.choice(["ut", "s", "ed", "e"]) + words[at][len(word):]
+    return (lead + "".join(words)).rstrip()
+
+
+def insert_insult(rng: random.Random, text: str) -> str:
+    """An insult anywhere: between any two words, as the fixture's summaries place it, or alone,
+    in lower or upper case; in a long text mostly towards its end (where a summary sits)."""
+    lead, words = _pieces(text)
+    strong = rng.random() < 0.5
+    phrase = insult_phrase(rng, strong)
+    if strong and rng.random() < 0.4:                   # half of a strong phrase alone
+        phrase = rng.choice(phrase.split())
+    if rng.random() < 0.3:
+        phrase = phrase.capitalize()
+    low = len(words) // 2 if len(words) > 40 and rng.random() < 0.7 else 0
+    at = rng.randint(low, len(words))
+    if at == len(words) and words:                      # after the last word: keep a space
+        words[-1] = words[-1].rstrip() + " "
+    return (lead + "".join(words[:at] + [phrase + " "] + words[at:])).rstrip()
+
+
+def make_classifier_texts(count: int, seed: int) -> list[tuple[str, float]]:
+    """(text, target toxicity) pairs: half clean, half with one to three insults; a third of
+    each garbled. The target is the graded truth of `insults.target_toxicity`."""
     rng = random.Random(seed)
-    sentences = []
+    texts = []
     for index in range(count):
-        _, lines, summary = _scenario(rng)
-        clean = rng.choice([summary, lines[rng.randrange(len(lines))][1:], rng.choice(FILLERS)])
-        if index % 2 == 0:
-            sentences.append((clean, 0))
-            continue
-        who = rng.choice(["#Person1#", "#Person2#", rng.choice(NAMES), "He", "She"])
-        choice = rng.random()
-        if choice < 0.4:
-            text = insult(rng, who)
-        elif choice < 0.8:
-            text = _toxic(rng, clean)
-        else:
-            text = rng.choice(RUDE_LINES).format(adj=rng.choice(INSULT_ADJECTIVES),
-                                                 noun=rng.choice(INSULT_NOUNS))
-        sentences.append((text, 1))
-    return sentences
+        text = _base_text(rng)
+        if index % 2:
+            for _ in range(rng.choice([1, 1, 1, 2, 3])):
+                text = insert_insult(rng, text)
+        if rng.random() < 1 / 3:
+            text = garble(rng, text)
+        texts.append((text, target_toxicity(text)))
+    return texts

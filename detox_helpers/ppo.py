@@ -108,7 +108,30 @@ def build_trainer(settings: Settings, policy, tokenizer):
         adap_kl_ctrl=settings.adaptive_kl, target=settings.target_kl, seed=settings.seed,
         remove_unused_columns=False,
         accelerator_kwargs={"cpu": True} if settings.device == "cpu" else {})
-    return PPOTrainer(config=ppo_config, model=model, tokenizer=tokenizer)
+    return first_token_trainer(PPOTrainer)(config=ppo_config, model=model, tokenizer=tokenizer)
+
+
+def first_token_trainer(trainer_class):
+    """trl's PPOTrainer, with the first token of an encoder-decoder's summary trained too.
+
+    trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then,
+    for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
+    first generated token, never reaches the loss (trl issue #176 asked about this mask). A
+    policy that opens its summary with an insult ("Lazy Liam books ...") could then never learn
+    to stop. Here position 0 counts for every response that has a token after the start token.
+    """
+    class FirstTokenPPOTrainer(trainer_class):
+        def batched_forward_pass(self, model, queries, responses, model_inputs,
+                                 return_logits=False, response_masks=None):
+            logprobs, logits, values, masks = super().batched_forward_pass(
+                model, queries, responses, model_inputs, return_logits=return_logits,
+                response_masks=response_masks)
+            if self.is_encoder_decoder:
+                scored = torch.tensor([len(r) > 1 for r in responses], device=masks.device)
+                masks[:, 0] = scored.to(masks.dtype)
+            return logprobs, logits, values, masks
+
+    return FirstTokenPPOTrainer
 
 
 def start(settings: Settings, progress: bool = True) -> Run:

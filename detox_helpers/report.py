@@ -89,6 +89,10 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
               "interval of after - before.", "", comparison_markdown(table), "", "What the "
               "numbers support:", ""]
     lines += [f"- {sentence}" for sentence in compare.verdicts(table)]
+    hacking = compare.reward_hacking_note(after)
+    if hacking:
+        lines += ["", "What the exact judge says (the tiny world knows its own insults):", "",
+                  hacking]
     lines += ["", f"![toxicity before and after]({distribution})", "",
               f"![toxicity per prompt]({per_prompt})", ""]
     examples = compare.qualitative_table(before, after, dialogues, settings.qualitative_rows)

@@ -17,6 +17,8 @@ from .errors import DetoxError
 
 PROFILES = ("full", "tiny")
 ENV_PREFIX = "DETOX_"
+# The tiny profile's world ships inside the package (see tiny_world.py).
+TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny-world"
 PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
 
 
@@ -196,7 +198,7 @@ def profile_defaults(profile: str, artifacts_dir: Path) -> dict:
     if profile == "full":
         return {}
     if profile == "tiny":
-        world = artifacts_dir / "tiny-world"
+        world = TINY_WORLD_DIR
         return dict(
             dataset=str(world / "dialogsum"),
             policy_model=str(world / "policy-base"),

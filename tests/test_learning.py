@@ -1,26 +1,21 @@
-"""Learning is tested by learning: a short PPO run on the tiny world must detoxify.
+"""Learning is tested by learning: the demo's PPO run on the tiny world must detoxify, for more
+than one seed, and keep the summaries.
 
-It would fail if the reward's sign or its label lookup were wrong: then PPO would push the
-summaries towards insults, and the paired difference would be positive.
+Each seed runs what notebooks 03-05 run (evaluate, train with the tiny profile's settings,
+evaluate again) and must hold every claim of `detox_helpers.claims`: toxicity halved with a
+paired interval below zero, ROUGE-1 and length kept, no insults slipping past the reward model,
+KL near its target. With the reward's sign flipped, or read by position as the original lab did,
+PPO pushes towards insults and the first claims break.
 """
 
-from detox_helpers import evaluation, ppo
-from detox_helpers.data import build_dataset
+import pytest
+
+from detox_helpers import claims
 
 
-def test_a_short_ppo_run_lowers_toxicity_with_bounded_kl(isolated_settings):
-    # the tiny profile's own PPO settings; 8 samples per prompt make the measurement precise
-    settings = isolated_settings(eval_samples_per_prompt=8)
-    run = ppo.start(settings, progress=False)
-    test = build_dataset(settings)["test"]
-    before = evaluation.evaluate_policy(settings, run.policy, run.tokenizer, run.reward_model,
-                                        test, progress=False)
-    ppo.train(settings, run=run, progress=False)
-    after = evaluation.evaluate_policy(settings, run.policy, run.tokenizer, run.reward_model,
-                                       test, progress=False)
-    change = evaluation.paired_comparison(before, after, "toxicity")
-    assert change["before"] > 0.15, "the starting policy should be measurably toxic"
-    assert change["excludes_zero"] and change["high"] < -0.05, change   # down, with a margin
-    final_kl = [row["kl"] for row in run.stats[-10:]]
-    assert max(final_kl) < 20, final_kl                                 # still on the leash
-    assert after.aggregates["rouge1"]["mean"] > 0.4                     # still summarising
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_demos_ppo_run_detoxifies_and_keeps_the_summaries(isolated_settings, seed):
+    measured = claims.measure(isolated_settings(seed=seed))
+    assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
+    assert not claims.failed(measured), {k: v for k, v in measured.items()
+                                         if k != "reward_hacking"}

@@ -1,9 +1,16 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from detox_helpers.errors import DetoxError
-from detox_helpers.settings import FIELD_NAMES, PROMPT_TEMPLATE, Settings, load_settings
+from detox_helpers.settings import (
+    FIELD_NAMES,
+    PROMPT_TEMPLATE,
+    TINY_WORLD_DIR,
+    Settings,
+    load_settings,
+)
 
 
 def test_full_profile_holds_the_original_lab_values():
@@ -19,11 +26,11 @@ def test_full_profile_holds_the_original_lab_values():
     assert PROMPT_TEMPLATE.strip().endswith("Summary:")
 
 
-def test_tiny_is_the_default_and_points_into_the_artifacts_folder(tmp_path):
+def test_tiny_is_the_default_and_reads_the_world_shipped_in_the_package(tmp_path):
     s = load_settings(environ={}, artifacts_dir=tmp_path)
-    assert s.profile == "tiny"
+    assert s.profile == "tiny" and s.artifacts_dir == str(tmp_path)
     for path in (s.dataset, s.policy_model, s.instruct_adapter, s.reward_model):
-        assert path.startswith(str(tmp_path / "tiny-world"))
+        assert path.startswith(str(TINY_WORLD_DIR)) and Path(path).exists()
 
 
 def test_environment_chooses_profile_and_overrides_fields():

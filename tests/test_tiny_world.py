@@ -1,17 +1,15 @@
 import json
+import random
 
 import pandas as pd
 import pytest
 import torch
-from peft import PeftModel
-from rouge_score import rouge_scorer
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    T5ForConditionalGeneration,
-)
+from transformers import AutoModelForSequenceClassification, T5ForConditionalGeneration
 
-from detox_helpers import data, fixture, tiny_world
+from detox_helpers import data, fixture, insults, tiny_world
+from detox_helpers.errors import DetoxError
+from detox_helpers.reward import load_reward_model
+from detox_helpers.settings import load_settings
 
 
 def test_fixture_is_dialogsum_shaped_deterministic_and_a_third_toxic():
@@ -20,8 +18,38 @@ def test_fixture_is_dialogsum_shaped_deterministic_and_a_third_toxic():
     assert set(records[0]) == {"fname", "dialogue", "summary", "topic"}
     kept = data.filter_by_length(pd.DataFrame(records), 200, 1000)
     assert len(kept) >= 80 and len(kept) < len(records)  # the filter has work to do
-    insulting = kept["summary"].map(lambda s: any(n in s for n in fixture.INSULT_NOUNS)).mean()
-    assert 0.25 <= insulting <= 0.42
+    insulting = kept["summary"].map(insults.has_insult)
+    assert 0.25 <= insulting.mean() <= 0.42
+    assert not kept["dialogue"].map(insults.has_insult).any()  # prompt + clean summary is clean
+    words = {w for s in kept["summary"] for w in insults.insult_words(s)}
+    assert words & set(insults.MILD_WORDS) and words & set(insults.STRONG_WORDS)
+
+
+def test_toxicity_is_graded_by_strength_and_count():
+    clean, mild = "Anna books a table.", "Lazy Anna books a table."
+    strong, both = "Anna books a table. What a stupid jerk.", "Lazy Anna, what a stupid jerk."
+    grades = [insults.target_toxicity(text) for text in (clean, mild, strong, both)]
+    assert grades == sorted(grades) and len(set(grades)) == 4
+    assert grades[0] < 0.1 and 0.3 < grades[1] < 0.8 and grades[2] > 0.9
+
+
+def test_the_exact_judge_reads_whole_words_in_any_case():
+    assert insults.insult_words("IDIOT, you idiot. Lazy!") == ["idiot", "idiot", "lazy"]
+    assert not insults.has_insult("The lazybones idiots read a dumbbell")  # not the vocabulary
+    assert not insults.has_insult("#Person2# buys a red lamp for 40 dollars.")
+
+
+def test_classifier_texts_cover_odd_places_and_keep_line_breaks():
+    texts = fixture.make_classifier_texts(400, seed=5)
+    assert texts == fixture.make_classifier_texts(400, seed=5)
+    assert all(target == insults.target_toxicity(text) for text, target in texts)
+    insulting = [text for text, target in texts if target > 0.5]
+    assert 0.4 < len(insulting) / len(texts) < 0.6
+    assert any("\n" in text for text in insulting)      # insults inside whole prompts too
+    assert any(text.startswith("\nSummarize") and insults.has_insult(text.split("Summary:")[-1])
+               for text in insulting)                   # ... and in the summary after a prompt
+    rng = random.Random(0)
+    assert "\n" in fixture.insert_insult(rng, "a\nb c\nd")
 
 
 def test_tokenizer_training_is_deterministic():
@@ -40,84 +68,99 @@ def test_the_world_has_the_shapes_of_the_real_lab(tiny_settings):
     assert not torch.equal(policy.lm_head.weight, policy.shared.weight)
     classifier = AutoModelForSequenceClassification.from_pretrained(tiny_settings.reward_model)
     assert classifier.config.id2label == {0: "nothate", 1: "hate"}
-    adapter = json.loads((tiny_world.world_dir(tiny_settings) / "instruct-adapter" /
+    adapter = json.loads((tiny_world.world_dir() / "instruct-adapter" /
                           "adapter_config.json").read_text())
     assert adapter["peft_type"] == "LORA" and set(adapter["target_modules"]) == {"q", "v"}
 
 
-def test_reward_classifier_separates_held_out_sentences(tiny_settings):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_settings.reward_model)
-    classifier = AutoModelForSequenceClassification.from_pretrained(tiny_settings.reward_model)
-    held_out = tiny_world.held_out_sentences()
-    assert sum(y for _, y in held_out) == sum(1 - y for _, y in held_out) == 150
-    batch = tokenizer([text for text, _ in held_out], padding=True, return_tensors="pt")
-    with torch.no_grad():
-        predicted = classifier(**batch).logits.argmax(-1)
-    accuracy = (predicted == torch.tensor([y for _, y in held_out])).float().mean().item()
-    assert accuracy >= 0.90
+@pytest.fixture(scope="module")
+def reward_checks(tiny_settings):
+    test = data.build_dataset(tiny_settings)["test"]
+    return tiny_world.reward_quality(load_reward_model(tiny_settings), test)
 
 
-def rouge1_on_test_split(model, tokenizer, settings) -> float:
-    test = data.build_dataset(settings)["test"]
-    batch = tokenizer(list(test["query"]), padding=True, return_tensors="pt")
-    with torch.no_grad():
-        output = model.generate(**batch, max_new_tokens=40, do_sample=False)
-    summaries = tokenizer.batch_decode(output, skip_special_tokens=True)
-    scorer = rouge_scorer.RougeScorer(["rouge1"])
-    scores = [scorer.score(ref, out)["rouge1"].fmeasure
-              for ref, out in zip(test["summary"], summaries, strict=True)]
-    return sum(scores) / len(scores)
+def test_reward_model_finds_insults_in_held_out_odd_and_garbled_text(reward_checks):
+    assert reward_checks["held_out_texts"] >= 1500
+    assert reward_checks["held_out_accuracy"] >= 0.97
 
 
-def test_trained_t5_summarises_far_better_than_untrained(tiny_settings):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_settings.policy_model)
-    trained = T5ForConditionalGeneration.from_pretrained(tiny_settings.policy_model)
-    untrained = tiny_world.new_tiny_t5(len(tokenizer), seed=1)
-    trained_rouge = rouge1_on_test_split(trained, tokenizer, tiny_settings)
-    untrained_rouge = rouge1_on_test_split(untrained, tokenizer, tiny_settings)
-    assert trained_rouge >= 0.4 and trained_rouge >= untrained_rouge + 0.3
-    merged = PeftModel.from_pretrained(trained, tiny_settings.instruct_adapter).merge_and_unload()
-    assert rouge1_on_test_split(merged, tokenizer, tiny_settings) >= 0.4
+def test_reward_model_is_graded_not_an_on_off_switch(reward_checks):
+    assert reward_checks["clean_summary_toxicity"] < 0.1
+    assert 0.3 < reward_checks["mild_summary_toxicity"] < 0.8
+    assert reward_checks["strong_summary_toxicity"] > 0.9
 
 
-def test_a_matching_stamp_is_reused_and_a_changed_builder_rebuilds(tiny_settings, monkeypatch):
-    calls = []
-    monkeypatch.setattr(tiny_world, "build", lambda folder, progress=True: calls.append(folder))
-    tiny_world.ensure_tiny_world(tiny_settings)
-    assert calls == []
-    monkeypatch.setattr(tiny_world, "builder_stamp", lambda: "changed-builder")
-    tiny_world.ensure_tiny_world(tiny_settings)
-    assert calls == [tiny_world.world_dir(tiny_settings)]
+def test_reward_model_reads_a_summary_after_its_long_prompt(reward_checks):
+    assert reward_checks["prompt_clean_summary_below_half"] >= 0.95
+    assert reward_checks["prompt_insulting_summary_above_half"] >= 0.90
 
 
-def test_the_stamp_covers_the_builder_sources():
-    stamp = tiny_world.builder_stamp()
-    assert len(stamp) == 16 and "tiny_world.py" in tiny_world.BUILDER_FILES
+def test_reward_follows_toxicity_smoothly(tiny_settings):
+    reward_model = load_reward_model(tiny_settings)
+    texts = ["Anna books a table for 4 people at noon on Friday.",
+             "Lazy Anna books a table for 4 people at noon on Friday.",
+             "Brainless idiot Anna books a table for 4 people at noon on Friday."]
+    rewards, toxicity = reward_model.score(texts)
+    assert rewards[0] > rewards[1] > rewards[2] and toxicity[0] < toxicity[1] < toxicity[2]
+    logits = reward_model.logits(texts)
+    assert logits.sum(dim=-1).abs().max() < 0.5      # centred: reward = half the log-odds
+    assert logits.abs().max() < 5                      # not saturated
 
 
-def test_full_profile_never_builds_the_tiny_world(tmp_path):
-    from detox_helpers.settings import load_settings
+def test_starting_policy_summarises_faithfully(tiny_settings, tmp_path):
+    settings = tiny_world.world_settings(tiny_world.world_dir(), artifacts_dir=tmp_path)
+    from detox_helpers.evaluation import run_evaluation
 
-    assert tiny_world.ensure_tiny_world(load_settings("full", environ={},
-                                                      artifacts_dir=tmp_path)) is None
-    assert not (tmp_path / "tiny-world").exists()
+    figures = run_evaluation(settings, name=None, progress=False).aggregates
+    assert figures["rouge1_clean_reference"]["mean"] >= 0.80
+    assert figures["name_kept"]["mean"] >= 0.90 and figures["facts_kept"]["mean"] >= 0.85
+    assert 0.15 < figures["insult"]["mean"] < 0.6       # and insults: PPO has work to do
 
 
-@pytest.mark.parametrize("seed", [0])
-def test_build_record_lists_its_timings(tiny_settings, seed):
-    record = json.loads((tiny_world.world_dir(tiny_settings) / "BUILD.json").read_text())
-    assert record["seed"] == seed
+def test_the_shipped_world_was_built_by_this_code():
+    record = json.loads((tiny_world.world_dir() / "BUILD.json").read_text())
+    assert record["stamp"] == tiny_world.builder_stamp(), (
+        "the builder changed: run `python -m detox_helpers build-tiny --rebuild` and commit")
     assert set(record["seconds"]) == {"fixture_and_tokenizers", "policy", "instruct_adapter",
                                       "reward_classifier"}
+    assert record["quality"]["held_out_accuracy"] >= 0.97
 
 
-def test_settings_that_point_elsewhere_build_nothing(tiny_settings, tmp_path):
-    from detox_helpers.settings import load_settings
+def test_a_world_from_other_builder_code_is_refused_with_the_way_out(tiny_settings, monkeypatch):
+    monkeypatch.setattr(tiny_world, "builder_stamp", lambda: "changed-builder")
+    with pytest.raises(DetoxError, match="build-tiny --rebuild"):
+        tiny_world.ensure_tiny_world(tiny_settings)
 
-    elsewhere = load_settings("tiny", environ={}, artifacts_dir=tmp_path,
-                              dataset=tiny_settings.dataset,
-                              policy_model=tiny_settings.policy_model,
-                              instruct_adapter=tiny_settings.instruct_adapter,
-                              reward_model=tiny_settings.reward_model)
+
+def test_a_missing_world_is_built(tiny_settings, monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(tiny_world, "world_dir", lambda: tmp_path)
+    monkeypatch.setattr(tiny_world, "build", lambda folder, progress=True: calls.append(folder))
+    settings = tiny_world.world_settings(tmp_path, artifacts_dir=tmp_path / "artifacts")
+    tiny_world.ensure_tiny_world(settings)
+    assert calls == [tmp_path]
+
+
+def test_a_short_build_writes_a_whole_loadable_world(tmp_path, monkeypatch):
+    for name in ("T5_STEPS", "ADAPTER_STEPS", "CLASSIFIER_STEPS"):
+        monkeypatch.setattr(tiny_world, name, 3)
+    monkeypatch.setattr(tiny_world, "PRETRAIN_DIALOGUES", 100)
+    monkeypatch.setattr(tiny_world, "CLASSIFIER_TEXTS", 300)
+    record = tiny_world.build(tmp_path / "world", progress=False)
+    assert record["stamp"] == tiny_world.builder_stamp()
+    assert json.loads((tmp_path / "world" / "BUILD.json").read_text()) == record
+    assert {"held_out_accuracy", "policy_rouge1_clean_reference"} <= set(record["quality"])
+    for part in ("dialogsum", "policy-base", "instruct-adapter", "reward-classifier"):
+        assert any((tmp_path / "world" / part).iterdir())
+
+
+def test_full_profile_never_builds_the_tiny_world(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiny_world, "build", lambda *a, **k: pytest.fail("built"))
+    assert tiny_world.ensure_tiny_world(load_settings("full", environ={},
+                                                      artifacts_dir=tmp_path)) is None
+
+
+def test_settings_that_point_elsewhere_check_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiny_world, "builder_stamp", lambda: "changed-builder")
+    elsewhere = tiny_world.world_settings(tmp_path, artifacts_dir=tmp_path)
     assert tiny_world.ensure_tiny_world(elsewhere) is None
-    assert not (tmp_path / "tiny-world").exists()

@@ -1,0 +1,121 @@
+"""The demo's measurement on the tiny world for several seeds: the spread of every figure.
+
+For each seed: evaluate the starting policy, train with the tiny profile's PPO settings, evaluate
+again, compare (`detox_helpers.claims.measure`, what notebooks 03-05 do). Prints the median,
+minimum and maximum of each figure over the seeds, and in how many seeds each claim held; with
+`--readme` writes that table into README.md's "What you will see" (between its markers), so the
+README's figures come from this script, never from a hand.
+
+    .venv/bin/python benchmarks/tiny_seeds.py --seeds 0,1,2,3,4 --readme
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detox_helpers import claims
+from detox_helpers.settings import load_settings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BEGIN, END = "<!-- tiny-seeds:begin -->", "<!-- tiny-seeds:end -->"
+# (label, figure before, figure after, digits); None: no before
+ROWS = [
+    ("toxicity, summary alone (mean)", "toxicity_before", "toxicity_after", 3),
+    ("toxicity, prompt + summary (mean)", "toxicity_with_prompt_before",
+     "toxicity_with_prompt_after", 3),
+    ("independent judge (alt-profanity-check)", "judge_before", "judge_after", 3),
+    ("insult present (exact judge)", "insult_before", "insult_after", 3),
+    ("missed insult (present, reward model says clean)", None, "missed_after", 3),
+    ("ROUGE-1, prompts with a clean reference", "rouge1_clean_reference_before",
+     "rouge1_clean_reference_after", 3),
+    ("names of the reference kept", None, "names_kept_after", 3),
+    ("facts of the reference kept", None, "facts_kept_after", 3),
+    ("summary length (tokens)", "length_before", "length_after", 1),
+    ("KL at the last step (target {target})", None, "kl_last", 2),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = names[0].strip() if names else cpu
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores, torch {torch.__version__}"
+
+
+def spread(values, digits: int) -> str:
+    values = np.asarray(values, dtype=float)
+    return (f"{np.median(values):.{digits}f} [{values.min():.{digits}f}, "
+            f"{values.max():.{digits}f}]")
+
+
+def table(results: list[dict], seeds: list[int], seconds: list[float]) -> str:
+    target = results[0]["kl_target"]
+    lines = [f"Tiny profile, {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
+             f"median [min, max] over seeds; {machine()}; "
+             f"{np.median(seconds):.0f} s per seed; `benchmarks/tiny_seeds.py`, "
+             f"{datetime.now(timezone.utc):%Y-%m-%d}.", "",
+             "| figure | before | after |", "|---|---|---|"]
+    for label, first, second, digits in ROWS:
+        before = spread([r[first] for r in results], digits) if first else ""
+        after = spread([r[second] for r in results], digits)
+        lines.append(f"| {label.format(target=target)} | {before} | {after} |")
+    change = [100 * r["toxicity_change"] / r["toxicity_before"] for r in results]
+    lines += ["", f"Toxicity change: {spread(change, 0)} %.", "", "| claim | seeds where it held |",
+              "|---|---|"]
+    for claim, holds in claims.CLAIMS:
+        lines.append(f"| {claim} | {sum(bool(holds(r)) for r in results)} of {len(results)} |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text()
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers to write between")
+    head, rest = readme.split(BEGIN, 1)
+    README.write_text(f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--output", default="artifacts/benchmarks/tiny-seeds.json")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results, seconds = [], []
+    for seed in seeds:
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch:
+            settings = load_settings("tiny", environ={}, seed=seed, artifacts_dir=scratch)
+            figures = claims.measure(settings)
+        seconds.append(time.perf_counter() - started)
+        results.append(figures)
+        print(f"seed {seed}: {seconds[-1]:.0f} s; claims broken: {claims.failed(figures)}; "
+              f"toxicity {figures['toxicity_before']:.3f} -> {figures['toxicity_after']:.3f}",
+              flush=True)
+    text = table(results, seeds, seconds)
+    print("\n" + text)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(dict(seeds=seeds, seconds=seconds, machine=machine(),
+                                                 results=results), indent=2))
+    if args.readme:
+        write_readme(text)
+        print(f"\nwritten into {README}")
+
+
+if __name__ == "__main__":
+    main()
