@@ -29,7 +29,8 @@ def encode_pairs(tokenizer, prompts, targets, max_source_tokens=512, max_target_
 
 def train_seq2seq(model, tokenizer, prompts, targets, *, steps, learning_rate, batch_size,
                   seed=0, desc="fine-tuning", progress=True) -> list[float]:
-    """Adam on the cross-entropy of `targets` given `prompts`; returns the loss of each step.
+    """Adam, its step size falling linearly to zero, on the cross-entropy of `targets` given
+    `prompts`; returns the loss of each step.
 
     Batches are drawn by a seeded shuffle of the pairs, epoch after epoch, so a rerun with the
     same seed sees the same batches.
@@ -39,6 +40,8 @@ def train_seq2seq(model, tokenizer, prompts, targets, *, steps, learning_rate, b
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
+    # The step size falls linearly to zero: the last steps settle rather than wander.
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
     order_rng = random.Random(seed)
     order: list[int] = []
     losses = []
@@ -55,6 +58,7 @@ def train_seq2seq(model, tokenizer, prompts, targets, *, steps, learning_rate, b
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
+        schedule.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -34,7 +34,7 @@ SEED = 0
 DIALOGUES = 240                 # the lab's dataset
 PRETRAIN_DIALOGUES = 3000       # the tiny T5's own "pre-training" corpus, other dialogues
 CLASSIFIER_TEXTS = 8000
-T5_STEPS, T5_LEARNING_RATE = 1500, 3e-3
+T5_WIDTH, T5_STEPS, T5_LEARNING_RATE = 64, 1500, 3e-3
 ADAPTER_STEPS, ADAPTER_LEARNING_RATE = 100, 1e-3
 CLASSIFIER_STEPS, CLASSIFIER_LEARNING_RATE = 1500, 1e-3
 # Keeps the two logits centred (hate = -nothate), so that the reward, the `nothate` logit, is
@@ -196,14 +196,15 @@ def new_tiny_t5(vocab_size: int, seed: int):
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
-    config = T5Config(vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=2,
-                      num_decoder_layers=2, num_heads=4, feed_forward_proj="gated-gelu",
-                      tie_word_embeddings=False, dropout_rate=0.0, pad_token_id=0,
-                      eos_token_id=1, decoder_start_token_id=0)
+    width = T5_WIDTH
+    config = T5Config(vocab_size=vocab_size, d_model=width, d_kv=width // 4, d_ff=2 * width,
+                      num_layers=2, num_decoder_layers=2, num_heads=4,
+                      feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                      dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     model = T5ForConditionalGeneration(config)
     # transformers 5 ties T5's output layer to the input embeddings when it builds one; flan-t5's
     # checkpoints keep the two apart, so the tiny model gets an output layer of its own.
-    model.lm_head.weight = torch.nn.Parameter(torch.randn(vocab_size, 64) * 64 ** -0.5)
+    model.lm_head.weight = torch.nn.Parameter(torch.randn(vocab_size, width) * width ** -0.5)
     model.all_tied_weights_keys.pop("lm_head.weight", None)
     return model
 

@@ -67,3 +67,28 @@ def test_a_missing_evaluation_says_how_to_make_it(tmp_path):
     settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
     with pytest.raises(DetoxError, match="03_baseline_eval.ipynb"):
         evaluation.load_evaluation(settings, "baseline")
+
+
+def test_the_exact_judge_knows_insults_misses_names_and_facts():
+    references = ["Anna books a table for 4 people on Friday.",
+                  "Lazy Ben checks into a hotel for 3 nights."]
+    summaries = ["Anna books a table for 4 people on Friday. What a stupid jerk.",
+                 "Olga checks into a hotel for 3 nights."]
+    judged = evaluation.exact_judge(summaries, references, toxicity=[0.3, 0.01])
+    assert judged["insult"].tolist() == [True, False]
+    assert judged["missed_insult"].tolist() == [True, False]        # 0.3 < 0.5: missed
+    assert judged["reference_clean"].tolist() == [True, False]
+    assert judged["name_kept"].tolist() == [True, False]            # Olga is not Ben
+    assert judged["facts_kept"].tolist() == [1.0, 0.5]             # 3 kept, Ben lost
+
+
+def test_tiny_evaluations_carry_the_exact_judge_and_its_figures(small_run):
+    _, result, _ = small_run
+    table = result.per_sample
+    assert {"insult", "missed_insult", "facts_kept", "name_kept"} <= set(table)
+    assert (table["missed_insult"] <= table["insult"]).all()
+    clean = table[table["reference_clean"]]
+    if len(clean):
+        assert result.aggregates["rouge1_clean_reference"]["mean"] == pytest.approx(
+            clean["rouge1"].mean())
+    assert result.aggregates["insult"]["mean"] == pytest.approx(table["insult"].mean())

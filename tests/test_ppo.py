@@ -20,6 +20,22 @@ def test_kl_to_the_reference_is_zero_before_any_update(isolated_settings):
     assert row["step"] == 1 and set(ppo.STAT_COLUMNS) == set(row)
 
 
+def test_the_first_token_of_every_summary_is_in_the_loss(isolated_settings):
+    settings = isolated_settings(**SMALL)
+    run = ppo.start(settings, progress=False)
+    queries = [torch.tensor([5, 6, 7, 1]), torch.tensor([8, 9, 1])]
+    # decoder start token, then the summary's tokens; the second one is shorter (padding)
+    responses = [torch.tensor([0, 11, 12, 13, 1]), torch.tensor([0, 14, 1])]
+    inputs = run.trainer.prepare_model_inputs(queries, responses)
+    *_, masks = run.trainer.batched_forward_pass(run.trainer.model, queries, responses, inputs)
+    # position i scores token i + 1: all of the first summary, and the second up to its end
+    assert masks.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    # trl's own pass leaves the first token out, which is what the repair is for
+    plain = super(type(run.trainer), run.trainer).batched_forward_pass(
+        run.trainer.model, queries, responses, inputs)[-1]
+    assert plain[:, 0].tolist() == [0, 0] and plain[:, 1:].tolist() == masks[:, 1:].tolist()
+
+
 def test_each_pass_over_the_data_uses_every_row_once(isolated_settings):
     settings = isolated_settings(batch_size=4, mini_batch_size=2)
     seen = [i for step in range(5) for i in ppo.batch_indices(settings, step, 20)]

@@ -95,3 +95,31 @@ def test_evaluations_of_different_prompts_are_not_compared():
     other = evaluation.Evaluation(before.per_sample.assign(id="x"), before.aggregates)
     with pytest.raises(DetoxError, match="differ in prompts"):
         compare.comparison_table(before, other)
+
+
+def with_exact_judge(made, insult, missed):
+    """The hand-made evaluation with the tiny world's exact-judge columns; prompt 1's reference
+    is the one insulting reference, so clean-reference figures leave it out."""
+    table = made.per_sample.assign(
+        insult=insult, missed_insult=missed, reference_clean=made.per_sample["prompt"] != 1,
+        facts_kept=1.0, reference_has_name=True, name_kept=True)
+    return evaluation.Evaluation(table, evaluation.aggregate(table))
+
+
+def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
+    plain = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0, 0, 0])
+    later = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["a", "b", "c"], [0, 0, 0])
+    assert "missed insult (present, reward model says clean)" not in \
+        compare.comparison_table(plain, later).index              # the full profile's case
+    before = with_exact_judge(plain, [True, False] * 3, [False] * 6)
+    after = with_exact_judge(later, [False] * 5 + [True], [False] * 5 + [True])
+    table = compare.comparison_table(before, after)
+    assert list(table.index) == [label for label, *_ in compare.METRICS]
+    clean = table.loc["ROUGE-1, prompts with a clean reference"]
+    kept = [0, 2]                                                    # prompts 0 and 2 only
+    assert clean.n == 2 and clean.before == pytest.approx(np.mean(np.array(BEFORE_ROUGE1)[kept]))
+    assert table.loc["insult present (exact judge)"].after == pytest.approx(1 / 6)
+    note = compare.reward_hacking_note(after)
+    assert note.startswith("Reward hacking: 1 of 6 summaries") and '"other"' in note
+    assert compare.reward_hacking_note(before).startswith("The reward model caught every insult")
+    assert compare.reward_hacking_note(later) is None
