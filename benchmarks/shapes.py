@@ -20,7 +20,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from detox_helpers import fixture, tiny_world
+from detox_helpers import fixture, tiny_builder
 from detox_helpers.data import filter_by_length, make_prompt
 from detox_helpers.settings import PROMPT_TEMPLATE
 
@@ -45,7 +45,7 @@ def benchmark_dialogues() -> tuple[list[str], str]:
 def tokenizers(prompts: list[str]):
     """(T5-style, RoBERTa-style) tokenizers trained on the prompts, in about a second."""
     corpus = prompts + [PROMPT_TEMPLATE]
-    return tiny_world.t5_style_tokenizer(corpus), tiny_world.roberta_style_tokenizer(corpus)
+    return tiny_builder.t5_style_tokenizer(corpus), tiny_builder.roberta_style_tokenizer(corpus)
 
 
 def flan_t5_base_shape(dtype: torch.dtype, device: torch.device):
@@ -62,6 +62,6 @@ def roberta_base_classifier_shape(dtype: torch.dtype, device: torch.device):
     config = RobertaConfig(vocab_size=50265, hidden_size=768, num_hidden_layers=12,
                            num_attention_heads=12, intermediate_size=3072,
                            max_position_embeddings=514, pad_token_id=1, bos_token_id=0,
-                           eos_token_id=2, id2label=tiny_world.LABELS,
-                           label2id={v: k for k, v in tiny_world.LABELS.items()})
+                           eos_token_id=2, id2label=tiny_builder.LABELS,
+                           label2id={v: k for k, v in tiny_builder.LABELS.items()})
     return RobertaForSequenceClassification(config).to(device=device, dtype=dtype).eval()

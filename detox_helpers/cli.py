@@ -98,12 +98,16 @@ def run_lab(profile: str | None) -> list[Path]:
 
 def build_tiny(rebuild: bool, output: str | None) -> None:
     """Check the shipped world (default), rebuild it in place, or build one elsewhere."""
-    from .tiny_world import build, ensure_tiny_world, world_dir
+    from .tiny_checks import build_and_check
+    from .tiny_world import ensure_tiny_world, world_dir
 
     if output or rebuild:
         folder = Path(output).resolve() if output else world_dir()
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / "BUILD.json").exists():
+            raise DetoxError(f"{folder} is not empty and not a tiny world (no BUILD.json); "
+                             "building there would replace it. Choose a new folder.")
         print(f"Building the tiny world in {folder} (a few minutes on 2 cores)...")
-        build(folder)
+        build_and_check(folder)
     else:
         folder = ensure_tiny_world(load_settings("tiny", environ={}))
     print((folder / "BUILD.json").read_text())

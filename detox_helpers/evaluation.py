@@ -209,12 +209,15 @@ def run_evaluation(settings: Settings, name: str | None = "baseline", detoxified
     and 05 and the `evaluate` and `compare` commands run."""
     from .data import build_dataset
     from .models import load_detoxified_policy, load_policy, pick_device
+    from .ppo import final_adapter_dir
     from .reward import load_reward_model
 
     splits = build_dataset(settings)
     device = pick_device(settings)
-    load = load_detoxified_policy if detoxified else load_policy
-    model, tokenizer = load(settings, device)
+    if detoxified:
+        model, tokenizer = load_detoxified_policy(settings, final_adapter_dir(settings), device)
+    else:
+        model, tokenizer = load_policy(settings, device)
     reward_model = load_reward_model(settings, device)
     return evaluate_policy(settings, model, tokenizer, reward_model, splits["test"], name=name,
                            progress=progress)

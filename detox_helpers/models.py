@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from . import sources
@@ -83,11 +85,9 @@ def load_policy(settings: Settings, device: torch.device | None = None):
     return model.to(device).eval(), load_tokenizer(settings)
 
 
-def load_detoxified_policy(settings: Settings, device: torch.device | None = None):
-    """(model, tokenizer): the starting policy with PPO's final adapter merged in."""
-    from .ppo import final_adapter_dir
-
-    adapter = final_adapter_dir(settings)
+def load_detoxified_policy(settings: Settings, adapter: Path,
+                           device: torch.device | None = None):
+    """(model, tokenizer): the starting policy with PPO's final adapter (in `adapter`) merged."""
     if not (adapter / "adapter_config.json").exists():
         raise DetoxError(f"No trained adapter in {adapter}: run notebook 04_ppo_training.ipynb "
                          "or `python -m detox_helpers train` first.")

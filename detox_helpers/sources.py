@@ -24,8 +24,8 @@ def resolve(name: str, what: str, setting: str) -> tuple[str, str]:
         return "local", str(path.resolve())
     if looks_like_path(name) or name.count("/") > 1:
         raise DetoxError(f"The {what} folder {name!r} does not exist (setting {setting}). "
-                         "Check the path; on the tiny profile it is built for you by "
-                         "detox_helpers.tiny_world.ensure_tiny_world(settings).")
+                         "Check the path; the tiny profile's world ships with the package, "
+                         "and detox_helpers.tiny_world.ensure_tiny_world(settings) checks it.")
     return "hub", name
 
 

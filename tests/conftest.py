@@ -26,7 +26,7 @@ def tiny_settings():
     from detox_helpers.tiny_world import ensure_tiny_world
 
     settings = load_settings("tiny")
-    ensure_tiny_world(settings, progress=False)
+    ensure_tiny_world(settings)
     return settings
 
 

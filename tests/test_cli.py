@@ -22,6 +22,19 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_build_tiny_checks_the_shipped_world_and_prints_its_quality(tiny_settings):
+    result = run_cli("build-tiny")
+    assert result.returncode == 0, result.stderr
+    assert '"held_out_accuracy"' in result.stdout and "tiny-world" in result.stdout
+
+
+def test_build_tiny_never_replaces_a_folder_that_is_not_a_world(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_cli("build-tiny", "--output", str(tmp_path))
+    assert result.returncode == 2 and "not a tiny world" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_data_command_prints_the_split_sizes(tiny_settings):
     result = run_cli("data")
     assert result.returncode == 0, result.stderr

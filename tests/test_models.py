@@ -3,7 +3,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForSeq2SeqLM
 
-from detox_helpers import sft, tiny_world
+from detox_helpers import sft, tiny_builder
 from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_policy, pick_dtype
 from detox_helpers.settings import load_settings
@@ -48,7 +48,7 @@ def test_an_adapter_for_another_model_is_a_clear_error(tiny_settings, tmp_path):
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_settings.policy_model)
-    config = tiny_world.new_tiny_t5(len(tokenizer), seed=0).config
+    config = tiny_builder.new_tiny_t5(len(tokenizer), seed=0).config
     config.d_kv = 32                               # q/v projections of another shape
     other = T5ForConditionalGeneration(config)
     lora = sft.lora_config(r=2, alpha=4, dropout=0.0, target_modules=["q", "v"])

@@ -2,7 +2,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoTokenizer
 
-from detox_helpers import sft, tiny_world
+from detox_helpers import sft, tiny_builder
 
 
 def pairs(settings, count=16):
@@ -22,7 +22,7 @@ def test_labels_mask_padding_and_prompts_are_right_padded(tiny_settings):
 
 def test_fine_tuning_lowers_the_loss(tiny_settings):
     tokenizer = AutoTokenizer.from_pretrained(tiny_settings.policy_model)
-    model = tiny_world.new_tiny_t5(len(tokenizer), seed=3)
+    model = tiny_builder.new_tiny_t5(len(tokenizer), seed=3)
     prompts, summaries = pairs(tiny_settings)
     losses = sft.train_seq2seq(model, tokenizer, prompts, summaries, steps=30,
                                learning_rate=3e-3, batch_size=8, seed=0, progress=False)

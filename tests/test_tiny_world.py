@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, T5ForConditionalGeneration
 
-from detox_helpers import data, fixture, insults, tiny_world
+from detox_helpers import data, fixture, insults, tiny_builder, tiny_checks, tiny_world
 from detox_helpers.errors import DetoxError
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
@@ -54,7 +54,7 @@ def test_classifier_texts_cover_odd_places_and_keep_line_breaks():
 
 def test_tokenizer_training_is_deterministic():
     corpus = [r["dialogue"] for r in fixture.make_dialogues(60)]
-    first, second = tiny_world.t5_style_tokenizer(corpus), tiny_world.t5_style_tokenizer(corpus)
+    first, second = (tiny_builder.t5_style_tokenizer(corpus) for _ in range(2))
     assert first.get_vocab() == second.get_vocab()
     ids = first("Summary: hello")["input_ids"]
     assert ids[-1] == first.eos_token_id == 1 and first.pad_token_id == 0
@@ -76,7 +76,7 @@ def test_the_world_has_the_shapes_of_the_real_lab(tiny_settings):
 @pytest.fixture(scope="module")
 def reward_checks(tiny_settings):
     test = data.build_dataset(tiny_settings)["test"]
-    return tiny_world.reward_quality(load_reward_model(tiny_settings), test)
+    return tiny_checks.reward_quality(load_reward_model(tiny_settings), test)
 
 
 def test_reward_model_finds_insults_in_held_out_odd_and_garbled_text(reward_checks):
@@ -132,21 +132,19 @@ def test_a_world_from_other_builder_code_is_refused_with_the_way_out(tiny_settin
         tiny_world.ensure_tiny_world(tiny_settings)
 
 
-def test_a_missing_world_is_built(tiny_settings, monkeypatch, tmp_path):
-    calls = []
+def test_a_missing_world_is_a_clear_error_with_the_way_out(monkeypatch, tmp_path):
     monkeypatch.setattr(tiny_world, "world_dir", lambda: tmp_path)
-    monkeypatch.setattr(tiny_world, "build", lambda folder, progress=True: calls.append(folder))
     settings = tiny_world.world_settings(tmp_path, artifacts_dir=tmp_path / "artifacts")
-    tiny_world.ensure_tiny_world(settings)
-    assert calls == [tmp_path]
+    with pytest.raises(DetoxError, match="missing.*build-tiny --rebuild"):
+        tiny_world.ensure_tiny_world(settings)
 
 
 def test_a_short_build_writes_a_whole_loadable_world(tmp_path, monkeypatch):
     for name in ("T5_STEPS", "ADAPTER_STEPS", "CLASSIFIER_STEPS"):
-        monkeypatch.setattr(tiny_world, name, 3)
-    monkeypatch.setattr(tiny_world, "PRETRAIN_DIALOGUES", 100)
-    monkeypatch.setattr(tiny_world, "CLASSIFIER_TEXTS", 300)
-    record = tiny_world.build(tmp_path / "world", progress=False)
+        monkeypatch.setattr(tiny_builder, name, 3)
+    monkeypatch.setattr(tiny_builder, "PRETRAIN_DIALOGUES", 100)
+    monkeypatch.setattr(tiny_builder, "CLASSIFIER_TEXTS", 300)
+    record = tiny_checks.build_and_check(tmp_path / "world", progress=False)
     assert record["stamp"] == tiny_world.builder_stamp()
     assert json.loads((tmp_path / "world" / "BUILD.json").read_text()) == record
     assert {"held_out_accuracy", "policy_rouge1_clean_reference"} <= set(record["quality"])
@@ -154,8 +152,8 @@ def test_a_short_build_writes_a_whole_loadable_world(tmp_path, monkeypatch):
         assert any((tmp_path / "world" / part).iterdir())
 
 
-def test_full_profile_never_builds_the_tiny_world(tmp_path, monkeypatch):
-    monkeypatch.setattr(tiny_world, "build", lambda *a, **k: pytest.fail("built"))
+def test_full_profile_never_checks_the_tiny_world(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiny_world, "builder_stamp", lambda: "changed-builder")
     assert tiny_world.ensure_tiny_world(load_settings("full", environ={},
                                                       artifacts_dir=tmp_path)) is None
 

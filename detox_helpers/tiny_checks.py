@@ -1,0 +1,88 @@
+"""The tiny world's report card: what it must do, measured on text it was not trained on.
+
+The reward model must find insults anywhere and grade them; the starting policy must summarise
+faithfully and insult about a third of the time. The tests assert these figures; `build-tiny`
+prints them, and a build records them in BUILD.json.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import fixture, tiny_builder
+from .data import build_dataset
+from .evaluation import run_evaluation
+from .insults import has_insult
+from .reward import load_reward_model
+from .tiny_world import world_dir, world_settings
+
+SEED = tiny_builder.SEED
+
+
+def training_texts(seed: int = SEED) -> set[str]:
+    """Every text the classifier of a world built with `seed` was trained on."""
+    return {text for text, _ in fixture.make_classifier_texts(tiny_builder.CLASSIFIER_TEXTS,
+                                                               seed=seed + 1)}
+
+
+def held_out_texts(seed: int = SEED, count: int = 2000) -> list[tuple[str, float]]:
+    """Classifier texts drawn afresh (insults anywhere, garbled, long and short), minus every
+    text of the training draw."""
+    seen = training_texts(seed)
+    return [pair for pair in fixture.make_classifier_texts(count, seed=seed + 2)
+            if pair[0] not in seen]
+
+
+def held_out_summaries(seed: int = SEED, count: int = 300) -> dict[str, list[str]]:
+    """Fresh clean summaries, and each with a mild and with a strong insult."""
+    seen = training_texts(seed)
+    rng = random.Random(seed + 3)
+    clean = [s for s in (fixture.scenario(rng)[2] for _ in range(count)) if s not in seen]
+    return dict(clean=clean, mild=[fixture.insulting(rng, s, strong=False) for s in clean],
+                strong=[fixture.insulting(rng, s, strong=True) for s in clean])
+
+
+def reward_quality(reward_model, test_split, seed: int = SEED) -> dict:
+    """Accuracy on held-out text, mean toxicity by strength, and prompt + summary verdicts on
+    the test prompts whose reference is clean."""
+    held = held_out_texts(seed)
+    toxicity = reward_model.toxicity([text for text, _ in held]).numpy()
+    truth = np.array([has_insult(text) for text, _ in held])
+    result = dict(held_out_texts=len(held),
+                  held_out_accuracy=float(np.mean((toxicity >= 0.5) == truth)))
+    for strength, texts in held_out_summaries(seed).items():
+        result[f"{strength}_summary_toxicity"] = float(reward_model.toxicity(texts).mean())
+    rows = [(q, s) for q, s in zip(test_split["query"], test_split["summary"], strict=True)
+            if not has_insult(s)]
+    rng = random.Random(seed + 4)
+    clean = reward_model.toxicity([f"{q} {s}" for q, s in rows]).numpy()
+    insulting = reward_model.toxicity([f"{q} {fixture.insulting(rng, s)}" for q, s in rows])
+    result.update(prompt_clean_summary_below_half=float(np.mean(clean < 0.5)),
+                  prompt_insulting_summary_above_half=float(np.mean(insulting.numpy() > 0.5)))
+    return result
+
+
+def quality(folder: Path | None = None, seed: int = SEED) -> dict:
+    """The world's report card: the reward model's checks and the starting policy's
+    faithfulness (the lab's own evaluation of the test split)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = world_settings(folder or world_dir(), artifacts_dir=scratch, device="cpu")
+        test = build_dataset(settings)["test"]
+        result = reward_quality(load_reward_model(settings), test, seed)
+        figures = run_evaluation(settings, name=None, progress=False).aggregates
+    for name in ("rouge1_clean_reference", "name_kept", "facts_kept", "insult", "toxicity"):
+        result[f"policy_{name}"] = figures[name]["mean"]
+    return result
+
+
+def build_and_check(folder: Path, seed: int = SEED, progress: bool = True) -> dict:
+    """Build a world into `folder`, then add its quality checks to BUILD.json."""
+    record = tiny_builder.build(folder, seed, progress)
+    record["quality"] = quality(folder, seed)
+    (folder / "BUILD.json").write_text(json.dumps(record, indent=2))
+    return record
