@@ -21,7 +21,7 @@ for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"
 
 @pytest.fixture(scope="session")
 def tiny_settings():
-    """Tiny-profile settings with the tiny world built (once per artifacts folder)."""
+    """Tiny-profile settings, the shipped tiny world checked."""
     from detox_helpers.settings import load_settings
     from detox_helpers.tiny_world import ensure_tiny_world
 
