@@ -31,6 +31,8 @@ CLASSIFIER_STEPS, CLASSIFIER_LEARNING_RATE = 1500, 1e-3
 CENTRING = 0.1
 BATCH_SIZE = 32
 LABELS = {0: "nothate", 1: "hate"}
+
+
 def build(folder: Path, seed: int = SEED, progress: bool = True) -> dict:
     """Write the whole tiny world into `folder` (replacing it); returns the build record.
     `tiny_checks.build_and_check` adds the quality checks to it."""
@@ -86,7 +88,8 @@ def pretraining_pairs(records: list[dict], seed: int) -> tuple[list[str], list[s
 
 
 def train_pairs(records: list[dict], test_fraction: float = 0.2) -> tuple[list[str], list[str]]:
-    """Prompts and summaries of the lab's train split, so the test split stays unseen."""
+    """Prompts and summaries of the records' train split, after the lab's length filter (the
+    lab's own test split stays unseen; `test_fraction=0` takes them all)."""
     table = data.filter_by_length(pd.DataFrame(records), 200, 1000)
     train_size, _ = data.split_sizes(len(table), test_fraction)
     table = table.iloc[:train_size]
