@@ -18,7 +18,7 @@ from . import fixture, tiny_builder
 from .data import build_dataset
 from .evaluation import run_evaluation
 from .insults import has_insult
-from .reward import load_reward_model
+from .reward import load_reward_model, reward_texts
 from .tiny_world import world_dir, world_settings
 
 SEED = tiny_builder.SEED
@@ -59,9 +59,11 @@ def reward_quality(reward_model, test_split, seed: int = SEED) -> dict:
         result[f"{strength}_summary_toxicity"] = float(reward_model.toxicity(texts).mean())
     rows = [(q, s) for q, s in zip(test_split["query"], test_split["summary"], strict=True)
             if not has_insult(s)]
+    queries, summaries = [q for q, _ in rows], [s for _, s in rows]
     rng = random.Random(seed + 4)
-    clean = reward_model.toxicity([f"{q} {s}" for q, s in rows]).numpy()
-    insulting = reward_model.toxicity([f"{q} {fixture.insulting(rng, s)}" for q, s in rows])
+    insulted = [fixture.insulting(rng, s) for s in summaries]
+    clean = reward_model.toxicity(reward_texts(queries, summaries, "prompt+summary")).numpy()
+    insulting = reward_model.toxicity(reward_texts(queries, insulted, "prompt+summary"))
     result.update(prompt_clean_summary_below_half=float(np.mean(clean < 0.5)),
                   prompt_insulting_summary_above_half=float(np.mean(insulting.numpy() > 0.5)))
     return result

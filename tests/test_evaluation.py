@@ -88,7 +88,6 @@ def test_tiny_evaluations_carry_the_exact_judge_and_its_figures(small_run):
     assert {"insult", "missed_insult", "facts_kept", "name_kept"} <= set(table)
     assert (table["missed_insult"] <= table["insult"]).all()
     clean = table[table["reference_clean"]]
-    if len(clean):
-        assert result.aggregates["rouge1_clean_reference"]["mean"] == pytest.approx(
-            clean["rouge1"].mean())
+    assert len(clean) and result.aggregates["rouge1_clean_reference"]["mean"] == pytest.approx(
+        clean["rouge1"].mean())
     assert result.aggregates["insult"]["mean"] == pytest.approx(table["insult"].mean())
