@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from detox_helpers import claims
+from detox_helpers.layout import Layout, default_artifacts_dir
 from detox_helpers.settings import load_settings
+from detox_helpers.tiny_world import ensure_tiny_world
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- tiny-seeds:begin -->", "<!-- tiny-seeds:end -->"
@@ -93,7 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
-    parser.add_argument("--output", default="artifacts/benchmarks/tiny-seeds.json")
+    parser.add_argument("--output",
+                        default=str(Layout(default_artifacts_dir()).benchmarks / "tiny-seeds.json"))
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     results, seconds = [], []
@@ -101,6 +104,7 @@ def main() -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
             settings = load_settings("tiny", environ={}, seed=seed, artifacts_dir=scratch)
+            ensure_tiny_world(settings)
             figures = claims.measure(settings)
         seconds.append(time.perf_counter() - started)
         results.append(figures)

@@ -73,4 +73,4 @@ def measure(settings: Settings, progress: bool = False) -> dict:
     before = run_evaluation(settings, "baseline", progress=progress)
     run = train(settings, progress=progress)
     after = run_evaluation(settings, "detoxified", detoxified=True, progress=progress)
-    return figures(before, after, pd.DataFrame(run.stats), settings)
+    return figures(before, after, pd.DataFrame(run.history), settings)

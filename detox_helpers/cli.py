@@ -78,19 +78,19 @@ def run_lab(profile: str | None) -> list[Path]:
     """Execute the notebooks in order on `profile` (None: the one in DETOX_PROFILE)."""
     if profile:
         os.environ["DETOX_PROFILE"] = profile  # the kernels inherit this environment
-    settings = load_settings()
+    settings = checked_settings()
     # The kernels run in notebooks/: hand them absolute paths for what was given relative.
     os.environ["DETOX_ARTIFACTS_DIR"] = settings.artifacts_dir
     for name in ("dataset", "policy_model", "instruct_adapter", "reward_model"):
         value = os.environ.get(f"DETOX_{name.upper()}")
         if value and Path(value).exists():
             os.environ[f"DETOX_{name.upper()}"] = str(Path(value).resolve())
-    output_dir = settings.artifacts / "executed" / settings.profile
+    output_dir = settings.layout.executed(settings.profile)
     started, started_at = time.perf_counter(), time.time()
     written = execute_notebooks(notebook_paths(), output_dir)
     print(f"\nAll {len(written)} notebooks ran on the {settings.profile!r} profile in "
           f"{time.perf_counter() - started:.0f} s. Executed copies: {output_dir}")
-    report = settings.artifacts / "report" / "report.md"
+    report = settings.layout.report
     if report.exists() and report.stat().st_mtime >= started_at:  # written by this run
         print(f"Report: {report}")
     return written
@@ -98,61 +98,71 @@ def run_lab(profile: str | None) -> list[Path]:
 
 def build_tiny(rebuild: bool, output: str | None) -> None:
     """Check the shipped world (default), rebuild it in place, or build one elsewhere."""
+    from .layout import build_record
     from .tiny_checks import build_and_check
     from .tiny_world import ensure_tiny_world, world_dir
 
     if output or rebuild:
         folder = Path(output).resolve() if output else world_dir()
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / "BUILD.json").exists():
+        if folder.is_dir() and any(folder.iterdir()) and not build_record(folder).exists():
             raise DetoxError(f"{folder} is not empty and not a tiny world (no BUILD.json); "
                              "building there would replace it. Choose a new folder.")
         print(f"Building the tiny world in {folder} (a few minutes on 2 cores)...")
         build_and_check(folder)
     else:
         folder = ensure_tiny_world(load_settings("tiny", environ={}))
-    print((folder / "BUILD.json").read_text())
+    print(build_record(folder).read_text())
     print(f"tiny world: {folder}")
+
+
+def checked_settings():
+    """The settings of a command; on the tiny profile, the shipped world checked first."""
+    from .tiny_world import ensure_tiny_world
+
+    settings = load_settings()
+    ensure_tiny_world(settings)
+    return settings
 
 
 def show_data() -> None:
     from .data import build_dataset
 
-    settings = load_settings()
+    settings = checked_settings()
     splits = build_dataset(settings)
     print(f"profile {settings.profile}: {splits['train'].num_rows} train and "
           f"{splits['test'].num_rows} test dialogues from {settings.dataset}")
 
 
 def evaluate(name: str) -> None:
-    from .evaluation import aggregate_table, eval_dir, run_evaluation
+    from .evaluation import aggregate_table, run_evaluation
 
-    settings = load_settings()
+    settings = checked_settings()
     result = run_evaluation(settings, name)
     print(aggregate_table(result.aggregates).round(4).to_string())
-    print(f"\nper-summary results: {eval_dir(settings) / (name + '.csv')}; "
-          f"figures: {eval_dir(settings) / (name + '.json')}")
+    print(f"\nper-summary results: {settings.layout.eval_table(name)}; "
+          f"figures: {settings.layout.eval_record(name)}")
 
 
 def run_training(max_steps: int | None, resume: bool) -> None:
-    from .ppo import final_adapter_dir, ppo_dir, train
+    from .ppo import train
 
-    settings = load_settings()
+    settings = checked_settings()
     run = train(settings, max_steps=max_steps, resume=resume)
     if run.trainer.accelerator.is_main_process:
-        last = run.stats[-1]
+        last = run.history[-1]
         print(f"{run.step} steps; last step: reward {last['reward_mean']:.3f}, "
               f"toxicity {last['toxicity_mean']:.3f}, KL {last['kl']:.3f}")
-        print(f"adapter: {final_adapter_dir(settings)}; statistics: "
-              f"{ppo_dir(settings) / 'stats.csv'}")
+        print(f"adapter: {settings.layout.final_adapter}; statistics: "
+              f"{settings.layout.stats_file}")
 
 
 def compare_and_report() -> Path:
-    from .evaluation import eval_dir, run_evaluation
+    from .evaluation import run_evaluation
     from .report import build_report
 
-    settings = load_settings()
+    settings = checked_settings()
     run_evaluation(settings, "detoxified", detoxified=True)  # first: fails fast if untrained
-    if not (eval_dir(settings) / "baseline.csv").exists():
+    if not settings.layout.eval_table("baseline").exists():
         run_evaluation(settings, "baseline")
     path = build_report(settings)
     print(f"report: {path}")
@@ -166,15 +176,16 @@ def make_adapter(output: str | None) -> None:
     from .models import from_pretrained, load_tokenizer, pick_device
     from .sft import lora_config, train_instruct_adapter
 
-    settings = load_settings()
-    train = build_dataset(settings)["train"]
+    settings = checked_settings()
+    train_split = build_dataset(settings)["train"]
     tokenizer = load_tokenizer(settings)
     model = from_pretrained(AutoModelForSeq2SeqLM, settings.policy_model, "policy model",
                             "policy_model").to(pick_device(settings))
-    target = Path(output) if output else settings.artifacts / "instruct-adapter"
+    target = Path(output) if output else settings.layout.instruct_adapter
     config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
                          settings.lora_targets)
-    losses = train_instruct_adapter(model, tokenizer, train["query"], train["summary"], target,
+    losses = train_instruct_adapter(model, tokenizer, train_split["query"],
+                                    train_split["summary"], target,
                                     config=config, steps=settings.sft_steps,
                                     learning_rate=settings.sft_learning_rate,
                                     batch_size=settings.sft_batch_size, seed=settings.seed)
@@ -203,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("compare", help="evaluate the trained policy; write the report")
     adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
     adapter.add_argument("--output", help="folder for the adapter "
-                                          "(default: artifacts/instruct-adapter)")
+                                          "(default: instruct-adapter in the artifacts folder)")
     return top
 
 

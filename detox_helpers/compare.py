@@ -112,11 +112,11 @@ def shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def qualitative_table(before: Evaluation, after: Evaluation, dialogues: dict,
-                      rows: int) -> pd.DataFrame:
+def qualitative_table(before: Evaluation, after: Evaluation, rows: int) -> pd.DataFrame:
     """The first `rows` test dialogues (shortened), the first sampled summary before and after,
     their rewards and the gain, sorted by gain (largest first)."""
     check_pairing(before, after)
+    dialogues = before.record.get("dialogues", {})
     first = before.per_sample[before.per_sample["sample"] == 0].head(rows)
     second = after.per_sample[after.per_sample["sample"] == 0].head(rows)
     table = pd.DataFrame({

@@ -2,7 +2,8 @@
 
 One code path for every source: a hub id or a local folder is read into a table with the
 columns `id`, `dialogue`, `summary`, `topic`; then filter, prompt, tokenize, split 80/20 without
-shuffling. The result is cached under `artifacts/data/`, keyed by everything that shapes it.
+shuffling. The result is cached in the artifacts folder (layout.py), keyed by everything that
+shapes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from . import sources
 from .errors import DetoxError
+from .layout import partial
 from .settings import Settings
 
 CACHE_VERSION = 1
@@ -147,15 +149,13 @@ def process(table: pd.DataFrame, settings: Settings, tokenizer):
 def build_dataset(settings: Settings, tokenizer=None, refresh: bool = False):
     """The lab's train/test DatasetDict, from the cache when nothing that shapes it changed.
 
-    On the tiny profile the offline world (fixture and models) is built first if needed.
-    Rows hold `id`, `dialogue`, `summary`, `topic`, `input_ids` (a tensor) and `query`.
+    On the tiny profile, check the world first (tiny_world.ensure_tiny_world, at the entry
+    points: notebook set-up cells, the CLI). Rows hold `id`, `dialogue`, `summary`, `topic`,
+    `input_ids` (a tensor) and `query`.
     """
     from datasets import load_from_disk
 
-    from .tiny_world import ensure_tiny_world
-
-    ensure_tiny_world(settings)
-    folder = settings.artifacts / "data" / f"dialogsum-{cache_key(settings)}"
+    folder = settings.layout.data_cache(cache_key(settings))
     if folder.exists() and not refresh:
         splits = load_from_disk(str(folder))
     else:
@@ -165,10 +165,10 @@ def build_dataset(settings: Settings, tokenizer=None, refresh: bool = False):
 
             tokenizer = load_tokenizer(settings)
         splits = process(table, settings, tokenizer)
-        partial = folder.with_name(folder.name + ".partial")  # a stopped write leaves no cache
-        shutil.rmtree(partial, ignore_errors=True)
-        splits.save_to_disk(str(partial))
+        unfinished = partial(folder)  # a stopped write leaves no cache
+        shutil.rmtree(unfinished, ignore_errors=True)
+        splits.save_to_disk(str(unfinished))
         shutil.rmtree(folder, ignore_errors=True)
-        partial.rename(folder)
+        unfinished.rename(folder)
     splits.set_format(type="torch", columns=["input_ids"], output_all_columns=True)
     return splits

@@ -12,7 +12,7 @@ reference's names, items and numbers still there.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ class Evaluation:
     """one row per (prompt, sample): id, prompt, sample, summary, reference and the scores"""
     aggregates: dict
     """per metric: n, k, mean, std, 95% interval; for toxicities also probability and EMT"""
+    record: dict = field(default_factory=dict)
+    """what it was made with (`settings`), the split sizes (`data`) and the evaluated
+    `dialogues` by id: what the report needs, without rebuilding the dataset"""
 
 
 def judge_scores(texts) -> np.ndarray:
@@ -132,8 +135,10 @@ def score_summaries(rows, summaries, lengths, reward_model: RewardModel, k: int,
 
 
 def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardModel, split, *,
-                    name: str | None = None, progress: bool = True) -> Evaluation:
-    """Generate k summaries per prompt of `split`, score them, and save under `name` if given."""
+                    name: str | None = None, sizes: dict | None = None,
+                    progress: bool = True) -> Evaluation:
+    """Generate k summaries per prompt of `split`, score them, and save under `name` if given.
+    `sizes` (the train and test split sizes) is kept in the record for the report."""
     rows = eval_rows(split, settings)
     k = settings.eval_samples_per_prompt
     prompt_ids = [ids for ids in rows["input_ids"] for _ in range(k)]
@@ -145,36 +150,38 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     lengths = [sum(int(t) not in special for t in ids) for ids in generated.token_ids]
     per_sample = score_summaries(rows, generated.texts, lengths, reward_model, k, progress,
                                  exact=settings.profile == "tiny")
-    evaluation = Evaluation(per_sample, aggregate(per_sample, settings.seed))
+    record = dict(settings=made_with(settings), data=sizes or dict(test=split.num_rows),
+                  dialogues=dict(zip(rows["id"], rows["dialogue"], strict=True)))
+    evaluation = Evaluation(per_sample, aggregate(per_sample, settings.seed), record)
     if name:
         save_evaluation(settings, name, evaluation)
     return evaluation
 
 
-def eval_dir(settings: Settings):
-    return settings.artifacts / "eval"
-
-
-def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> None:
-    folder = eval_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    evaluation.per_sample.to_csv(folder / f"{name}.csv", index=False)
-    meta = dict(profile=settings.profile, policy_model=settings.policy_model,
+def made_with(settings: Settings) -> dict:
+    """The settings that shape an evaluation's numbers."""
+    return dict(profile=settings.profile, policy_model=settings.policy_model,
                 instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
                 samples_per_prompt=settings.eval_samples_per_prompt,
                 max_new_tokens=settings.eval_max_new_tokens, seed=settings.seed)
-    (folder / f"{name}.json").write_text(json.dumps(
-        dict(settings=meta, aggregates=evaluation.aggregates), indent=2))
+
+
+def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> None:
+    layout = settings.layout
+    layout.eval_dir.mkdir(parents=True, exist_ok=True)
+    evaluation.per_sample.to_csv(layout.eval_table(name), index=False)
+    layout.eval_record(name).write_text(json.dumps(
+        dict(evaluation.record, aggregates=evaluation.aggregates), indent=2))
 
 
 def load_evaluation(settings: Settings, name: str) -> Evaluation:
-    folder = eval_dir(settings)
-    if not (folder / f"{name}.csv").exists():
-        raise DetoxError(f"No saved evaluation {name!r} in {folder}: run notebook "
+    layout = settings.layout
+    if not layout.eval_table(name).exists():
+        raise DetoxError(f"No saved evaluation {name!r} in {layout.eval_dir}: run notebook "
                          "03_baseline_eval.ipynb or `python -m detox_helpers evaluate` first.")
-    per_sample = pd.read_csv(folder / f"{name}.csv", keep_default_na=False)
-    aggregates = json.loads((folder / f"{name}.json").read_text())["aggregates"]
-    return Evaluation(per_sample, aggregates)
+    per_sample = pd.read_csv(layout.eval_table(name), keep_default_na=False)
+    record = json.loads(layout.eval_record(name).read_text())
+    return Evaluation(per_sample, record.pop("aggregates"), record)
 
 
 def aggregate_table(aggregates: dict) -> pd.DataFrame:
@@ -191,17 +198,6 @@ def aggregate_table(aggregates: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("metric")
 
 
-def paired_comparison(before: Evaluation, after: Evaluation, column: str, seed: int = 0) -> dict:
-    """after - before on one column, paired by prompt (the same test prompts in both)."""
-    ids_before = before.per_sample.drop_duplicates("prompt")["id"].tolist()
-    ids_after = after.per_sample.drop_duplicates("prompt")["id"].tolist()
-    if ids_before != ids_after:
-        raise DetoxError("The two evaluations were not made on the same prompts; evaluate both "
-                         "with the same settings (eval_size, dataset) to compare them.")
-    return stats.paired_difference(per_prompt(before.per_sample, column),
-                                   per_prompt(after.per_sample, column), seed)
-
-
 def run_evaluation(settings: Settings, name: str | None = "baseline", detoxified: bool = False,
                    progress: bool = True):
     """Load the policy (instruct adapter merged; with `detoxified`, PPO's adapter on top) and
@@ -209,15 +205,15 @@ def run_evaluation(settings: Settings, name: str | None = "baseline", detoxified
     and 05 and the `evaluate` and `compare` commands run."""
     from .data import build_dataset
     from .models import load_detoxified_policy, load_policy, pick_device
-    from .ppo import final_adapter_dir
     from .reward import load_reward_model
 
     splits = build_dataset(settings)
     device = pick_device(settings)
     if detoxified:
-        model, tokenizer = load_detoxified_policy(settings, final_adapter_dir(settings), device)
+        model, tokenizer = load_detoxified_policy(settings, settings.layout.final_adapter, device)
     else:
         model, tokenizer = load_policy(settings, device)
     reward_model = load_reward_model(settings, device)
+    sizes = {split: splits[split].num_rows for split in ("train", "test")}
     return evaluate_policy(settings, model, tokenizer, reward_model, splits["test"], name=name,
-                           progress=progress)
+                           sizes=sizes, progress=progress)

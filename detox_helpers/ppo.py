@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .errors import DetoxError
 from .generation import generate, sampling_kwargs
+from .layout import partial
 from .reward import RewardModel, reward_texts
 from .settings import Settings
 
@@ -40,27 +41,19 @@ STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", "kl", "kl_
                 "reward_seconds", "optimisation_seconds"]
 
 
-def ppo_dir(settings: Settings) -> Path:
-    return settings.artifacts / "ppo"
-
-
-def final_adapter_dir(settings: Settings) -> Path:
-    return ppo_dir(settings) / "final-adapter"
-
-
 @dataclass
 class Run:
-    """What a training run holds: the trainer, its models, and the statistics so far."""
+    """What a training run holds: the trainer, its models, and one row of figures per step."""
     trainer: object
     tokenizer: object
     reward_model: RewardModel
-    train: object
+    train_split: object
     settings: Settings
-    stats: list = field(default_factory=list)
+    history: list = field(default_factory=list)
 
     @property
     def step(self) -> int:
-        return len(self.stats)
+        return len(self.history)
 
     @property
     def model(self):
@@ -175,8 +168,9 @@ def ppo_step(run: Run) -> dict:
     """One PPO step; returns (and records) its row of statistics."""
     settings, step = run.settings, run.step
     accelerator = run.trainer.accelerator
-    rows = run.train.select(batch_indices(settings, step, run.train.num_rows,
-                                          accelerator.process_index, accelerator.num_processes))
+    rows = run.train_split.select(batch_indices(settings, step, run.train_split.num_rows,
+                                                accelerator.process_index,
+                                                accelerator.num_processes))
     queries = [torch.as_tensor(ids) for ids in rows["input_ids"]]
     torch.manual_seed(settings.seed + step)       # sampling and LoRA dropout of this step
     np.random.seed(settings.seed + step)          # trl's mini-batch shuffle
@@ -194,46 +188,44 @@ def ppo_step(run: Run) -> dict:
 
     started = time.perf_counter()
     device = run.trainer.accelerator.device
-    stats = run.trainer.step([q.to(device) for q in queries],
-                             [r.to(device) for r in generated.token_ids],
-                             [r.to(device) for r in rewards])
+    trl_stats = run.trainer.step([q.to(device) for q in queries],
+                                 [r.to(device) for r in generated.token_ids],
+                                 [r.to(device) for r in rewards])
     optimisation_seconds = time.perf_counter() - started
 
     row = dict(step=step + 1, reward_mean=float(rewards.mean()),
                reward_std=float(rewards.std()), toxicity_mean=float(toxicity.mean()),
-               kl=float(stats["objective/kl"]), kl_coef=float(stats["objective/kl_coef"]),
-               policy_loss=float(stats["ppo/loss/policy"]),
-               value_loss=float(stats["ppo/loss/value"]),
+               kl=float(trl_stats["objective/kl"]),
+               kl_coef=float(trl_stats["objective/kl_coef"]),
+               policy_loss=float(trl_stats["ppo/loss/policy"]),
+               value_loss=float(trl_stats["ppo/loss/value"]),
                response_length=float(np.mean([len(r) for r in generated.token_ids])),
                generation_seconds=generation_seconds, reward_seconds=reward_seconds,
                optimisation_seconds=optimisation_seconds)
-    run.stats.append(row)
+    run.history.append(row)
     return row
 
 
 # --- checkpoints: everything needed to continue as if never stopped ---
 
-def checkpoint_dirs(settings: Settings) -> list[Path]:
-    return sorted((ppo_dir(settings) / "checkpoints").glob("step-*"))
-
-
 def save_checkpoint(run: Run, keep: int = 2) -> Path:
     """LoRA adapter, value head, optimiser, KL controller, RNG states and statistics."""
-    folder = ppo_dir(run.settings) / "checkpoints" / f"step-{run.step:06d}"
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    run.policy.save_pretrained(str(partial / "adapter"))
+    layout = run.settings.layout
+    folder = layout.checkpoint(run.step)
+    unfinished = partial(folder)
+    shutil.rmtree(unfinished, ignore_errors=True)
+    run.policy.save_pretrained(str(unfinished / "adapter"))
     torch.save(dict(
         value_head=run.model.v_head.state_dict(),
         optimizer=run.trainer.optimizer.state_dict(),
         kl_coef=run.trainer.kl_ctl.value,
         rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
                  python=random.getstate()),
-        stats=run.stats, settings_seed=run.settings.seed,
-    ), partial / "state.pt")
+        stats=run.history, settings_seed=run.settings.seed,
+    ), unfinished / "state.pt")
     shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)  # a checkpoint is either whole or absent
-    for old in checkpoint_dirs(run.settings)[:-keep]:
+    unfinished.rename(folder)  # a checkpoint is either whole or absent
+    for old in layout.checkpoints()[:-keep]:
         shutil.rmtree(old)
     return folder
 
@@ -255,12 +247,12 @@ def load_checkpoint(run: Run, folder: Path) -> None:
     torch.set_rng_state(state["rng"]["torch"])
     np.random.set_state(state["rng"]["numpy"])
     random.setstate(state["rng"]["python"])
-    run.stats = list(state["stats"])
+    run.history = list(state["stats"])
 
 
 def resume_latest(run: Run) -> bool:
     """Continue from the newest checkpoint, if any; True when one was loaded."""
-    folders = checkpoint_dirs(run.settings)
+    folders = run.settings.layout.checkpoints()
     if not folders:
         return False
     load_checkpoint(run, folders[-1])
@@ -268,32 +260,32 @@ def resume_latest(run: Run) -> bool:
 
 
 def write_stats(run: Run) -> Path:
-    path = ppo_dir(run.settings) / "stats.csv"
+    path = run.settings.layout.stats_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(run.stats, columns=STAT_COLUMNS).to_csv(path, index=False)
+    pd.DataFrame(run.history, columns=STAT_COLUMNS).to_csv(path, index=False)
     return path
 
 
 def save_final(run: Run) -> Path:
     """The trained LoRA adapter (`save_pretrained`) and value head, in a known place."""
-    folder = final_adapter_dir(run.settings)
+    layout = run.settings.layout
+    folder = layout.final_adapter
     run.policy.save_pretrained(str(folder))
     torch.save(run.model.v_head.state_dict(), folder / "value_head.pt")
-    (folder / "training.json").write_text(json.dumps(dict(steps=run.step), indent=2))
+    layout.training_record.write_text(json.dumps(dict(steps=run.step), indent=2))
     return folder
 
 
 def train(settings: Settings, max_steps: int | None = None, resume: bool = False,
-          progress: bool = True, on_step=None, run: Run | None = None) -> Run:
+          progress: bool = True, run: Run | None = None) -> Run:
     """Train for `max_steps` (default: the setting), checkpointing every `checkpoint_every`.
 
     `resume=True` continues from the latest checkpoint; otherwise earlier checkpoints of this
-    artifacts folder are cleared. `on_step(run, row)` is called after each step (the notebook
-    redraws its plot there). Statistics go to artifacts/ppo/stats.csv as they come.
+    artifacts folder are cleared. Statistics go to the layout's stats file as they come.
     """
     total = max_steps or settings.max_ppo_steps
     if not resume:
-        shutil.rmtree(ppo_dir(settings) / "checkpoints", ignore_errors=True)
+        shutil.rmtree(settings.layout.checkpoints_dir, ignore_errors=True)
     run = run or start(settings, progress)
     if resume and resume_latest(run) and progress:
         print(f"resumed from step {run.step}")
@@ -308,8 +300,6 @@ def train(settings: Settings, max_steps: int | None = None, resume: bool = False
             write_stats(run)
             if run.step % settings.checkpoint_every == 0 or run.step == total:
                 save_checkpoint(run)
-        if on_step:
-            on_step(run, row)
     bar.close()
     if is_main:
         save_final(run)

@@ -1,7 +1,5 @@
-"""The written report: `report.md` and its figures, from the saved results alone.
-
-    artifacts/report/report.md
-    artifacts/report/training.png, toxicity_distribution.png, toxicity_per_prompt.png
+"""The written report: `report.md` and its figures (training.png, toxicity_distribution.png,
+toxicity_per_prompt.png) in the report folder (layout.py), from the saved results alone.
 """
 
 from __future__ import annotations
@@ -57,10 +55,10 @@ def save_figure(ax_or_axes, path: Path) -> str:
 
 
 def write_report(settings: Settings, before: Evaluation, after: Evaluation,
-                 training: pd.DataFrame | None, sizes: dict, dialogues: dict,
-                 folder: Path | None = None) -> Path:
-    """Write report.md and its figures into `folder` (default artifacts/report)."""
-    folder = Path(folder or settings.artifacts / "report")
+                 training: pd.DataFrame | None, folder: Path | None = None) -> Path:
+    """Write report.md and its figures into `folder` (default: the layout's report folder)."""
+    folder = Path(folder or settings.layout.report_dir)
+    sizes = after.record["data"]
     folder.mkdir(parents=True, exist_ok=True)
     table = compare.comparison_table(before, after, settings.seed)
     lines = [f"# Detoxification report: {settings.profile} profile", "",
@@ -70,7 +68,7 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     lines += ["## Settings", "", markdown_table(pd.DataFrame(
         [(name, getattr(settings, name)) for name in REPORTED_SETTINGS],
         columns=["setting", "value"])), ""]
-    lines += ["## Data", "", f"{sizes['train']} training prompts and {sizes['test']} test "
+    lines += ["## Data", "", f"{sizes.get('train', '?')} training prompts and {sizes['test']} test "
               f"prompts (dialogues of {settings.min_dialogue_chars} < length <= "
               f"{settings.max_dialogue_chars} characters); each test prompt has "
               f"{before.aggregates['toxicity']['k']} sampled summaries before and after.", ""]
@@ -95,7 +93,7 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
                   hacking]
     lines += ["", f"![toxicity before and after]({distribution})", "",
               f"![toxicity per prompt]({per_prompt})", ""]
-    examples = compare.qualitative_table(before, after, dialogues, settings.qualitative_rows)
+    examples = compare.qualitative_table(before, after, settings.qualitative_rows)
     lines += ["## Examples", "", f"The first {len(examples)} test dialogues, first sampled "
               "summary before and after, sorted by reward gain.", "",
               markdown_table(examples.drop(columns=["id"])), ""]
@@ -106,15 +104,9 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
 
 def build_report(settings: Settings) -> Path:
     """The report from what notebooks 03-05 (or the CLI) saved under the artifacts folder."""
-    from .data import build_dataset
     from .evaluation import load_evaluation
-    from .ppo import ppo_dir
 
-    splits = build_dataset(settings)
-    stats_path = ppo_dir(settings) / "stats.csv"
-    training = pd.read_csv(stats_path) if stats_path.exists() else None
-    test = splits["test"]
+    stats_file = settings.layout.stats_file
+    training = pd.read_csv(stats_file) if stats_file.exists() else None
     return write_report(settings, load_evaluation(settings, "baseline"),
-                        load_evaluation(settings, "detoxified"), training,
-                        dict(train=splits["train"].num_rows, test=test.num_rows),
-                        dict(zip(test["id"], test["dialogue"], strict=True)))
+                        load_evaluation(settings, "detoxified"), training)

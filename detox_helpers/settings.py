@@ -14,19 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DetoxError
+from .layout import ARTIFACTS, TINY_WORLD_DIR, Layout, default_artifacts_dir, world_paths
 
 PROFILES = ("full", "tiny")
+DEFAULT_PROFILE = "tiny"
 ENV_PREFIX = "DETOX_"
-# The tiny profile's world ships inside the package (see tiny_world.py).
-TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny-world"
 PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
 
 
 @dataclass(frozen=True)
 class Settings:
-    profile: str = "full"
+    """The field defaults are the original lab's (the `full` profile). Build settings with
+    `load_settings()`, which applies a profile; constructed directly, the profile must be
+    named, so that no one gets the full lab's values under another profile's name."""
+
+    profile: str
     """which preset the other defaults come from: `full` (hub models) or `tiny` (offline)"""
-    artifacts_dir: str = "artifacts"
+    artifacts_dir: str = ARTIFACTS
     """folder for everything a run writes: data cache, tiny world, results, checkpoints"""
     seed: int = 42
     """seed for data order, sampling and initialisation"""
@@ -131,6 +135,11 @@ class Settings:
         return Path(self.artifacts_dir)
 
     @property
+    def layout(self) -> Layout:
+        """Every place a run with these settings writes (see layout.py)."""
+        return Layout(self.artifacts)
+
+    @property
     def lora_targets(self) -> list[str]:
         return [name.strip() for name in self.lora_target_modules.split(",") if name.strip()]
 
@@ -185,25 +194,13 @@ def _problems(s: Settings) -> list[str]:
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 
 
-def default_artifacts_dir() -> Path:
-    """`artifacts/` at the top of a checkout (editable install), else in the working folder."""
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").exists():
-        return checkout / "artifacts"
-    return Path.cwd() / "artifacts"
-
-
 def profile_defaults(profile: str) -> dict:
     """The values a profile changes from the dataclass defaults (which are the `full` lab's)."""
     if profile == "full":
         return {}
     if profile == "tiny":
-        world = TINY_WORLD_DIR
         return dict(
-            dataset=str(world / "dialogsum"),
-            policy_model=str(world / "policy-base"),
-            instruct_adapter=str(world / "instruct-adapter"),
-            reward_model=str(world / "reward-classifier"),
+            **{setting: str(path) for setting, path in world_paths(TINY_WORLD_DIR).items()},
             # A model this small needs a far larger step than flan-t5-base's 1.41e-5. Batches
             # of 16 samples are noisy, so the steps stay moderate (lr 5e-4, 2 PPO epochs) and
             # many (160): measured over 5 seeds in benchmarks/tiny_seeds.py, this sheds about
@@ -262,8 +259,9 @@ def _check_type(name: str, value, like):
 def load_settings(profile: str | None = None, environ=None, **overrides) -> Settings:
     """Settings for a profile, with `DETOX_<FIELD>` variables and keyword overrides applied.
 
-    `profile=None` reads `DETOX_PROFILE` (default `tiny`). Unknown fields, in the environment
-    or as keywords, and values out of range raise `DetoxError` naming them.
+    `profile=None` reads `DETOX_PROFILE` (default: DEFAULT_PROFILE, the offline `tiny`). Unknown
+    fields, in the environment or as keywords, and values out of range raise `DetoxError`
+    naming them.
     """
     environ = os.environ if environ is None else environ
     from_env = {key[len(ENV_PREFIX):].lower(): value for key, value in environ.items()
@@ -278,7 +276,8 @@ def load_settings(profile: str | None = None, environ=None, **overrides) -> Sett
         raise DetoxError(f"Unknown setting: {', '.join(unknown)}. "
                          f"Known settings: {', '.join(FIELD_NAMES)}.")
 
-    profile = profile or overrides.pop("profile", None) or from_env.get("profile") or "tiny"
+    profile = (profile or overrides.pop("profile", None) or from_env.get("profile")
+               or DEFAULT_PROFILE)
     overrides.pop("profile", None)
     artifacts_dir = overrides.get("artifacts_dir") or from_env.get("artifacts_dir")
     artifacts_dir = Path(artifacts_dir).resolve() if artifacts_dir else default_artifacts_dir()
@@ -293,8 +292,3 @@ def load_settings(profile: str | None = None, environ=None, **overrides) -> Sett
     values.update(profile=profile, artifacts_dir=str(artifacts_dir))
     return Settings(**values)
 
-
-def describe(settings: Settings) -> str:
-    """One `name = value` line per field, for notebooks and the report."""
-    return "\n".join(f"{f.name} = {getattr(settings, f.name)!r}"
-                     for f in dataclasses.fields(settings))

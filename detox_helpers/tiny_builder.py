@@ -16,8 +16,9 @@ import pandas as pd
 import torch
 
 from . import data, fixture, sft
-from .settings import PROMPT_TEMPLATE
-from .tiny_world import builder_stamp
+from .layout import WORLD_DATA_FILE, build_record, world_paths
+from .settings import Settings
+from .tiny_world import builder_stamp, world_settings
 
 SEED = 0
 DIALOGUES = 240                 # the lab's dataset
@@ -38,17 +39,18 @@ def build(folder: Path, seed: int = SEED, progress: bool = True) -> dict:
     `tiny_checks.build_and_check` adds the quality checks to it."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    parts, settings = world_paths(folder), world_settings(folder)
     seconds = {}
     started = time.perf_counter()
 
     records = fixture.make_dialogues(DIALOGUES, seed=seed)
-    (folder / "dialogsum").mkdir()
-    pd.DataFrame(records).to_json(folder / "dialogsum" / "dialogsum.train.jsonl",
-                                  orient="records", lines=True)
-    pretraining = pretraining_pairs(records, seed)
+    parts["dataset"].mkdir()
+    pd.DataFrame(records).to_json(parts["dataset"] / WORLD_DATA_FILE, orient="records",
+                                  lines=True)
+    pretraining = pretraining_pairs(records, settings, seed)
     texts = fixture.make_classifier_texts(CLASSIFIER_TEXTS, seed=seed + 1)
     corpus = [r["dialogue"] for r in records] + [r["summary"] for r in records]
-    corpus += pretraining[1] + [text for text, _ in texts] + [PROMPT_TEMPLATE]
+    corpus += pretraining[1] + [text for text, _ in texts] + [settings.prompt_template]
     t5_tokenizer = t5_style_tokenizer(corpus)
     seconds["fixture_and_tokenizers"] = time.perf_counter() - started
 
@@ -57,43 +59,49 @@ def build(folder: Path, seed: int = SEED, progress: bool = True) -> dict:
     sft.train_seq2seq(policy, t5_tokenizer, *pretraining, steps=T5_STEPS,
                       learning_rate=T5_LEARNING_RATE, batch_size=BATCH_SIZE, seed=seed,
                       desc="tiny T5", progress=progress)
-    policy.save_pretrained(folder / "policy-base")
-    t5_tokenizer.save_pretrained(folder / "policy-base")
+    policy.save_pretrained(parts["policy_model"])
+    t5_tokenizer.save_pretrained(parts["policy_model"])
     seconds["policy"] = time.perf_counter() - started
 
     started = time.perf_counter()
     config = sft.lora_config(r=8, alpha=16, dropout=0.0, target_modules=["q", "v"])
-    sft.train_instruct_adapter(policy, t5_tokenizer, *train_pairs(records),
-                               folder / "instruct-adapter", config=config, steps=ADAPTER_STEPS,
+    sft.train_instruct_adapter(policy, t5_tokenizer, *train_pairs(records, settings),
+                               parts["instruct_adapter"], config=config, steps=ADAPTER_STEPS,
                                learning_rate=ADAPTER_LEARNING_RATE, batch_size=BATCH_SIZE,
                                seed=seed, progress=progress)
     seconds["instruct_adapter"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    train_classifier(corpus, texts, folder / "reward-classifier", seed, progress)
+    train_classifier(corpus, texts, parts["reward_model"], seed, progress)
     seconds["reward_classifier"] = time.perf_counter() - started
 
     record = dict(stamp=builder_stamp(), seed=seed, seconds=seconds)
-    (folder / "BUILD.json").write_text(json.dumps(record, indent=2))
+    build_record(folder).write_text(json.dumps(record, indent=2))
     return record
 
 
-def pretraining_pairs(records: list[dict], seed: int) -> tuple[list[str], list[str]]:
+def pretraining_pairs(records: list[dict], settings: Settings,
+                      seed: int) -> tuple[list[str], list[str]]:
     """Prompts and summaries of other dialogues than the lab's (as flan-t5 was trained on other
     text than DialogSum's test split), so the policy learns to summarise, not to recall."""
     lab_dialogues = {r["dialogue"] for r in records}
     others = [r for r in fixture.make_dialogues(PRETRAIN_DIALOGUES, seed=seed + 10)
               if r["dialogue"] not in lab_dialogues]
-    return train_pairs(others, test_fraction=0.0)
+    return train_pairs(others, settings, test_fraction=0.0)
 
 
-def train_pairs(records: list[dict], test_fraction: float = 0.2) -> tuple[list[str], list[str]]:
-    """Prompts and summaries of the records' train split, after the lab's length filter (the
-    lab's own test split stays unseen; `test_fraction=0` takes them all)."""
-    table = data.filter_by_length(pd.DataFrame(records), 200, 1000)
+def train_pairs(records: list[dict], settings: Settings,
+                test_fraction: float | None = None) -> tuple[list[str], list[str]]:
+    """Prompts and summaries of the records' train split, after the settings' length filter
+    and split (the lab's own test split stays unseen; `test_fraction=0` takes them all)."""
+    table = data.filter_by_length(pd.DataFrame(records), settings.min_dialogue_chars,
+                                  settings.max_dialogue_chars)
+    if test_fraction is None:
+        test_fraction = settings.test_fraction
     train_size, _ = data.split_sizes(len(table), test_fraction)
     table = table.iloc[:train_size]
-    return [data.make_prompt(PROMPT_TEMPLATE, d) for d in table["dialogue"]], list(table["summary"])
+    prompts = [data.make_prompt(settings.prompt_template, d) for d in table["dialogue"]]
+    return prompts, list(table["summary"])
 
 
 def _byte_level_bpe(corpus: list[str], specials: list[str], vocab_size: int,

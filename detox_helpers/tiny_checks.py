@@ -18,6 +18,7 @@ from . import fixture, tiny_builder
 from .data import build_dataset
 from .evaluation import run_evaluation
 from .insults import has_insult
+from .layout import build_record
 from .reward import load_reward_model, reward_texts
 from .tiny_world import world_dir, world_settings
 
@@ -86,5 +87,5 @@ def build_and_check(folder: Path, seed: int = SEED, progress: bool = True) -> di
     """Build a world into `folder`, then add its quality checks to BUILD.json."""
     record = tiny_builder.build(folder, seed, progress)
     record["quality"] = quality(folder, seed)
-    (folder / "BUILD.json").write_text(json.dumps(record, indent=2))
+    build_record(folder).write_text(json.dumps(record, indent=2))
     return record

@@ -1,10 +1,10 @@
-"""The offline miniature of the lab, shipped with the package in `detox_helpers/tiny-world/`.
+"""The offline miniature of the lab, shipped with the package (its folders: see layout.py).
 
-    dialogsum/          a DialogSum-format fixture (project-written, see fixture.py)
-    policy-base/        a tiny T5ForConditionalGeneration (gated-gelu, untied), trained to summarise
-    instruct-adapter/   a LoRA adapter from sft.train_instruct_adapter, like the course's checkpoint
-    reward-classifier/  a tiny RobertaForSequenceClassification, labels {0: nothate, 1: hate}
-    BUILD.json          the builder's stamp, timings and quality checks
+    the dataset         a DialogSum-format fixture (project-written, see fixture.py)
+    the policy          a tiny T5ForConditionalGeneration (gated-gelu, untied), trained to summarise
+    the instruct adapter  a LoRA adapter from sft.train_instruct_adapter, like the course's
+    the reward model    a tiny RobertaForSequenceClassification, labels {0: nothate, 1: hate}
+    the build record    the builder's stamp, timings and quality checks
 
 The same classes and functions as the full lab; only sizes differ. Building the world well takes
 minutes and weights trained on another CPU differ, so every clone gets the same one, written by
@@ -20,7 +20,8 @@ import json
 from pathlib import Path
 
 from .errors import DetoxError
-from .settings import TINY_WORLD_DIR, Settings, load_settings
+from .layout import TINY_WORLD_DIR, build_record, world_paths
+from .settings import Settings, load_settings
 
 # A world is current while these files are unchanged (the stamp hashes them).
 BUILDER_FILES = ("tiny_builder.py", "fixture.py", "insults.py", "sft.py")
@@ -41,8 +42,7 @@ def world_dir() -> Path:
 def uses_world(settings: Settings, folder: Path) -> bool:
     """Whether any model or data setting points into the world folder (settings may point
     elsewhere, e.g. at a world built for another artifacts folder)."""
-    paths = (settings.dataset, settings.policy_model, settings.instruct_adapter,
-             settings.reward_model)
+    paths = [getattr(settings, setting) for setting in world_paths(folder)]
     return any(path and Path(path).resolve().is_relative_to(folder.resolve()) for path in paths)
 
 
@@ -55,7 +55,7 @@ def ensure_tiny_world(settings: Settings) -> Path | None:
     folder = world_dir()
     if settings.profile != "tiny" or not uses_world(settings, folder):
         return None
-    stamp_file = folder / "BUILD.json"
+    stamp_file = build_record(folder)
     if not stamp_file.exists():
         raise DetoxError(f"The tiny world is missing from {folder}. It ships with the package: "
                          f"restore it from the repository, or rebuild it with {REBUILD}.")
@@ -68,9 +68,6 @@ def ensure_tiny_world(settings: Settings) -> Path | None:
 
 def world_settings(folder: Path, **overrides) -> Settings:
     """Tiny-profile settings that read the world in `folder` (say, one built elsewhere)."""
-    paths = dict(dataset=folder / "dialogsum", policy_model=folder / "policy-base",
-                 instruct_adapter=folder / "instruct-adapter",
-                 reward_model=folder / "reward-classifier")
-    return load_settings("tiny", environ={}, **{**paths, **overrides})
+    return load_settings("tiny", environ={}, **{**world_paths(folder), **overrides})
 
 

@@ -32,13 +32,19 @@ def tiny_settings():
 
 @pytest.fixture
 def isolated_settings(tiny_settings, tmp_path):
-    """Tiny settings that write into a fresh folder but use the tests' tiny world."""
-    from detox_helpers.settings import load_settings
+    """Tiny settings that write into a fresh folder (the shipped world serves models and data);
+    keywords override any setting, e.g. `isolated_settings(batch_size=4)`."""
+    from detox_helpers.tiny_world import world_dir, world_settings
 
     def make(**overrides):
-        paths = dict(dataset=tiny_settings.dataset, policy_model=tiny_settings.policy_model,
-                     instruct_adapter=tiny_settings.instruct_adapter,
-                     reward_model=tiny_settings.reward_model)
         overrides.setdefault("artifacts_dir", tmp_path / "artifacts")
-        return load_settings("tiny", environ={}, **{**paths, **overrides})
+        return world_settings(world_dir(), **overrides)
     return make
+
+
+@pytest.fixture
+def world_env(tiny_settings):
+    """DETOX_* variables that point a command at the shipped world's parts."""
+    from detox_helpers.layout import WORLD_PARTS
+
+    return {f"DETOX_{setting.upper()}": getattr(tiny_settings, setting) for setting in WORLD_PARTS}

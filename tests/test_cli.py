@@ -7,6 +7,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from detox_helpers import cli
+from detox_helpers.layout import Layout
 
 
 def run_cli(*args, **env):
@@ -82,41 +83,36 @@ def test_evaluate_command_writes_the_results_and_prints_the_figures(tiny_setting
                      DETOX_EVAL_SAMPLES_PER_PROMPT="2")
     assert result.returncode == 0, result.stderr
     assert "toxicity (expected max toxicity)" in result.stdout
-    folder = tiny_settings.artifacts / "eval"
-    assert (folder / "cli-check.csv").exists() and (folder / "cli-check.json").exists()
+    layout = tiny_settings.layout
+    assert layout.eval_table("cli-check").exists() and layout.eval_record("cli-check").exists()
     import pandas as pd
 
-    assert len(pd.read_csv(folder / "cli-check.csv")) == 4 * 2
+    assert len(pd.read_csv(layout.eval_table("cli-check"))) == 4 * 2
 
 
-def test_train_then_compare_from_the_command_line(tiny_settings, tmp_path):
-    world = {f"DETOX_{name.upper()}": getattr(tiny_settings, name)
-             for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
-    env = dict(world, DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_BATCH_SIZE="4",
+def test_train_then_compare_from_the_command_line(world_env, tmp_path):
+    env = dict(world_env, DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_BATCH_SIZE="4",
                DETOX_MINI_BATCH_SIZE="2", DETOX_EVAL_SIZE="4", DETOX_CHECKPOINT_EVERY="2")
     trained = run_cli("train", "--max-steps", "2", **env)
     assert trained.returncode == 0, trained.stderr
-    assert "2 steps" in trained.stdout and (tmp_path / "ppo" / "final-adapter").exists()
+    assert "2 steps" in trained.stdout and Layout(tmp_path).final_adapter.exists()
     resumed = run_cli("train", "--max-steps", "3", "--resume", **env)
     assert resumed.returncode == 0 and "resumed from step 2" in resumed.stdout + resumed.stderr
     compared = run_cli("compare", **env)
     assert compared.returncode == 0, compared.stderr
-    report = tmp_path / "report" / "report.md"
+    report = Layout(tmp_path).report
     assert f"report: {report}" in compared.stdout and "## Before and after" in report.read_text()
 
 
-def test_compare_without_a_trained_adapter_says_what_to_run(tiny_settings, tmp_path):
-    world = {f"DETOX_{name.upper()}": getattr(tiny_settings, name)
-             for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
-    result = run_cli("compare", DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_EVAL_SIZE="2", **world)
+def test_compare_without_a_trained_adapter_says_what_to_run(world_env, tmp_path):
+    result = run_cli("compare", DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_EVAL_SIZE="2",
+                     **world_env)
     assert result.returncode == 2 and "04_ppo_training.ipynb" in result.stderr
 
 
-def test_training_runs_in_several_processes(tiny_settings, tmp_path):
+def test_training_runs_in_several_processes(world_env, tmp_path):
     """Two CPU processes under torchrun, as `accelerate launch` starts them on two GPUs."""
-    world = {f"DETOX_{name.upper()}": getattr(tiny_settings, name)
-             for name in ("dataset", "policy_model", "instruct_adapter", "reward_model")}
-    env = {**os.environ, **world, "DETOX_ARTIFACTS_DIR": str(tmp_path), "DETOX_DEVICE": "cpu",
+    env = {**os.environ, **world_env, "DETOX_ARTIFACTS_DIR": str(tmp_path), "DETOX_DEVICE": "cpu",
            "DETOX_BATCH_SIZE": "4", "DETOX_MINI_BATCH_SIZE": "2", "OMP_NUM_THREADS": "1"}
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     result = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "detox_helpers", "train",
@@ -124,7 +120,7 @@ def test_training_runs_in_several_processes(tiny_settings, tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("2 steps; last step") == 1      # only the main process reports
-    assert len((tmp_path / "ppo" / "stats.csv").read_text().splitlines()) == 1 + 2
+    assert len(Layout(tmp_path).stats_file.read_text().splitlines()) == 1 + 2
 
 
 def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):

@@ -1,23 +1,20 @@
 import numpy as np
 import pytest
 
-from detox_helpers import evaluation
+from detox_helpers import compare, evaluation
 from detox_helpers.data import build_dataset
 from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_policy
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
+from detox_helpers.tiny_world import world_dir, world_settings
 
 
 @pytest.fixture(scope="module")
 def small_run(tiny_settings, tmp_path_factory):
-    # results go to a fresh folder; the tests' tiny world serves the models and data
-    settings = load_settings("tiny", environ={}, eval_size=6, eval_samples_per_prompt=3,
-                             artifacts_dir=tmp_path_factory.mktemp("eval-artifacts"),
-                             dataset=tiny_settings.dataset,
-                             policy_model=tiny_settings.policy_model,
-                             instruct_adapter=tiny_settings.instruct_adapter,
-                             reward_model=tiny_settings.reward_model)
+    # results go to a fresh folder; the shipped tiny world serves the models and data
+    settings = world_settings(world_dir(), eval_size=6, eval_samples_per_prompt=3,
+                              artifacts_dir=tmp_path_factory.mktemp("eval-artifacts"))
     model, tokenizer = load_policy(settings)
     split = build_dataset(tiny_settings)["test"]
     result = evaluation.evaluate_policy(settings, model, tokenizer, load_reward_model(settings),
@@ -52,15 +49,16 @@ def test_saved_results_load_back_and_compare_with_themselves(small_run):
     settings, result, _ = small_run
     loaded = evaluation.load_evaluation(settings, "small")
     assert np.allclose(loaded.per_sample["toxicity"], result.per_sample["toxicity"])
-    same = evaluation.paired_comparison(result, loaded, "toxicity")
-    assert same["difference"] == 0 and not same["excludes_zero"]
+    assert loaded.record == result.record
+    same = compare.comparison_table(result, loaded)
+    assert (same["difference"] == 0).all() and not same["change_shown"].any()
 
 
 def test_comparing_different_prompts_is_refused(small_run):
     _, result, _ = small_run
     shifted = evaluation.Evaluation(result.per_sample.assign(id="other"), result.aggregates)
-    with pytest.raises(DetoxError, match="same prompts"):
-        evaluation.paired_comparison(result, shifted, "toxicity")
+    with pytest.raises(DetoxError, match="differ in prompts"):
+        compare.comparison_table(result, shifted)
 
 
 def test_a_missing_evaluation_says_how_to_make_it(tmp_path):

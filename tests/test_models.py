@@ -26,25 +26,24 @@ def test_policy_has_the_instruct_adapter_merged_in(tiny_settings):
     assert not torch.allclose(merged_logits, base_logits, atol=1e-3)  # the adapter matters
 
 
-def test_without_an_adapter_the_policy_is_the_base_model(tiny_settings):
-    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
-                             instruct_adapter="")
+def test_without_an_adapter_the_policy_is_the_base_model(tiny_settings, isolated_settings):
+    settings = isolated_settings(instruct_adapter="")
     policy, _ = load_policy(settings)
     base = AutoModelForSeq2SeqLM.from_pretrained(tiny_settings.policy_model)
     assert all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(),
                                                   base.state_dict().values(), strict=True))
 
 
-def test_a_missing_adapter_is_named(tiny_settings, tmp_path):
+def test_a_missing_adapter_is_named(isolated_settings, tmp_path):
     missing = str(tmp_path / "no-adapter")
-    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
-                             instruct_adapter=missing)
+    settings = isolated_settings(instruct_adapter=missing)
     with pytest.raises(DetoxError, match="instruct adapter.*does not exist") as error:
         load_policy(settings)
     assert missing in str(error.value)
 
 
-def test_an_adapter_for_another_model_is_a_clear_error(tiny_settings, tmp_path):
+def test_an_adapter_for_another_model_is_a_clear_error(tiny_settings, isolated_settings,
+                                                      tmp_path):
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_settings.policy_model)
@@ -55,16 +54,14 @@ def test_an_adapter_for_another_model_is_a_clear_error(tiny_settings, tmp_path):
     sft.train_instruct_adapter(other, tokenizer, ["a"], ["b"], tmp_path / "other",
                                config=lora, steps=1, learning_rate=1e-3, batch_size=1,
                                progress=False)
-    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
-                             instruct_adapter=str(tmp_path / "other"))
+    settings = isolated_settings(instruct_adapter=str(tmp_path / "other"))
     with pytest.raises(DetoxError, match="does not fit the policy model"):
         load_policy(settings)
 
 
-def test_an_empty_folder_is_not_an_adapter(tiny_settings, tmp_path):
+def test_an_empty_folder_is_not_an_adapter(isolated_settings, tmp_path):
     (tmp_path / "empty").mkdir()
-    settings = load_settings("tiny", environ={}, artifacts_dir=tiny_settings.artifacts_dir,
-                             instruct_adapter=str(tmp_path / "empty"))
+    settings = isolated_settings(instruct_adapter=str(tmp_path / "empty"))
     with pytest.raises(DetoxError, match="could not be loaded.*adapter_config.json"):
         load_policy(settings)
 

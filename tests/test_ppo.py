@@ -64,31 +64,31 @@ def test_a_stopped_and_resumed_run_ends_where_an_uninterrupted_one_does(
 
     stopped = isolated_settings(artifacts_dir=tmp_path / "stopped", **SMALL)
     ppo.train(stopped, max_steps=2, progress=False)
-    assert [p.name for p in ppo.checkpoint_dirs(stopped)] == ["step-000002"]
+    assert [p.name for p in stopped.layout.checkpoints()] == ["step-000002"]
     resumed = ppo.train(stopped, max_steps=4, resume=True, progress=False)
 
-    for a, b in zip(comparable(whole.stats), comparable(resumed.stats), strict=True):
+    for a, b in zip(comparable(whole.history), comparable(resumed.history), strict=True):
         assert a.keys() == b.keys()
         assert all(np.isclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a), (a, b)
-    weights_a = load_file(ppo.final_adapter_dir(straight) / "adapter_model.safetensors")
-    weights_b = load_file(ppo.final_adapter_dir(stopped) / "adapter_model.safetensors")
+    weights_a = load_file(straight.layout.final_adapter / "adapter_model.safetensors")
+    weights_b = load_file(stopped.layout.final_adapter / "adapter_model.safetensors")
     assert weights_a.keys() == weights_b.keys()
     assert all(torch.allclose(weights_a[k], weights_b[k], atol=1e-6) for k in weights_a)
     assert any(weights_a[k].abs().sum() > 0 for k in weights_a if "lora_B" in k)  # it trained
-    csv = (ppo.ppo_dir(stopped) / "stats.csv").read_text().splitlines()
+    csv = stopped.layout.stats_file.read_text().splitlines()
     assert len(csv) == 1 + 4
 
 
 def test_a_checkpoint_holds_what_resuming_needs(isolated_settings):
     settings = isolated_settings(**SMALL)
     run = ppo.train(settings, max_steps=2, progress=False)
-    folder = ppo.checkpoint_dirs(settings)[-1]
+    folder = settings.layout.checkpoints()[-1]
     assert (folder / "adapter" / "adapter_model.safetensors").exists()
     state = torch.load(folder / "state.pt", weights_only=False)
     assert {"value_head", "optimizer", "kl_coef", "rng", "stats"} <= set(state)
     assert state["optimizer"]["state"]           # Adam moments, not just hyper-parameters
     assert len(state["stats"]) == run.step == 2
-    assert (ppo.final_adapter_dir(settings) / "value_head.pt").exists()
+    assert (settings.layout.final_adapter / "value_head.pt").exists()
 
 
 def test_resuming_with_another_seed_is_refused(isolated_settings):

@@ -26,7 +26,9 @@ def hand_made(toxicity, rouge1, summaries, rewards):
                 judge=toxicity[prompt][sample] / 2, length_tokens=10.0,
                 rouge1=rouge1[prompt][sample], rouge2=0.2, rougeL=0.3))
     table = pd.DataFrame(rows)
-    return evaluation.Evaluation(table, evaluation.aggregate(table))
+    record = dict(data=dict(train=12, test=3),
+                  dialogues={"d0": "dialogue zero", "d1": "dialogue one", "d2": "two"})
+    return evaluation.Evaluation(table, evaluation.aggregate(table), record)
 
 
 @pytest.fixture
@@ -37,9 +39,7 @@ def written(tmp_path):
     after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["nice a", "fine b", "nice c"],
                       [2.0, 1.5, 2.5])
     training = pd.DataFrame([dict.fromkeys(STAT_COLUMNS, 0.5) | {"step": s} for s in (1, 2)])
-    path = report.write_report(settings, before, after, training, dict(train=12, test=3),
-                               {"d0": "dialogue zero", "d1": "dialogue one", "d2": "two"},
-                               tmp_path / "report")
+    path = report.write_report(settings, before, after, training, tmp_path / "report")
     return path, path.read_text()
 
 

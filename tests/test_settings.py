@@ -4,10 +4,11 @@ from pathlib import Path
 import pytest
 
 from detox_helpers.errors import DetoxError
+from detox_helpers.layout import TINY_WORLD_DIR
 from detox_helpers.settings import (
+    DEFAULT_PROFILE,
     FIELD_NAMES,
     PROMPT_TEMPLATE,
-    TINY_WORLD_DIR,
     Settings,
     load_settings,
 )
@@ -31,6 +32,15 @@ def test_tiny_is_the_default_and_reads_the_world_shipped_in_the_package(tmp_path
     assert s.profile == "tiny" and s.artifacts_dir == str(tmp_path)
     for path in (s.dataset, s.policy_model, s.instruct_adapter, s.reward_model):
         assert path.startswith(str(TINY_WORLD_DIR)) and Path(path).exists()
+
+
+def test_settings_built_directly_name_their_profile():
+    # No silent second default: load_settings() picks DEFAULT_PROFILE, Settings() none at all.
+    assert load_settings(environ={}).profile == DEFAULT_PROFILE == "tiny"
+    with pytest.raises(TypeError, match="profile"):
+        Settings()
+    loaded = load_settings("full", environ={})
+    assert Settings(profile="full") == dataclasses.replace(loaded, artifacts_dir="artifacts")
 
 
 def test_environment_chooses_profile_and_overrides_fields():

@@ -1,5 +1,6 @@
 import json
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ from transformers import AutoModelForSequenceClassification, T5ForConditionalGen
 
 from detox_helpers import data, fixture, insults, tiny_builder, tiny_checks, tiny_world
 from detox_helpers.errors import DetoxError
+from detox_helpers.layout import build_record, world_paths
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
 
@@ -68,7 +70,7 @@ def test_the_world_has_the_shapes_of_the_real_lab(tiny_settings):
     assert not torch.equal(policy.lm_head.weight, policy.shared.weight)
     classifier = AutoModelForSequenceClassification.from_pretrained(tiny_settings.reward_model)
     assert classifier.config.id2label == {0: "nothate", 1: "hate"}
-    adapter = json.loads((tiny_world.world_dir() / "instruct-adapter" /
+    adapter = json.loads((Path(tiny_settings.instruct_adapter) /
                           "adapter_config.json").read_text())
     assert adapter["peft_type"] == "LORA" and set(adapter["target_modules"]) == {"q", "v"}
 
@@ -118,7 +120,7 @@ def test_starting_policy_summarises_faithfully(tiny_settings, tmp_path):
 
 
 def test_the_shipped_world_was_built_by_this_code():
-    record = json.loads((tiny_world.world_dir() / "BUILD.json").read_text())
+    record = json.loads(build_record(tiny_world.world_dir()).read_text())
     assert record["stamp"] == tiny_world.builder_stamp(), (
         "the builder changed: run `python -m detox_helpers build-tiny --rebuild` and commit")
     assert set(record["seconds"]) == {"fixture_and_tokenizers", "policy", "instruct_adapter",
@@ -146,10 +148,10 @@ def test_a_short_build_writes_a_whole_loadable_world(tmp_path, monkeypatch):
     monkeypatch.setattr(tiny_builder, "CLASSIFIER_TEXTS", 300)
     record = tiny_checks.build_and_check(tmp_path / "world", progress=False)
     assert record["stamp"] == tiny_world.builder_stamp()
-    assert json.loads((tmp_path / "world" / "BUILD.json").read_text()) == record
+    assert json.loads(build_record(tmp_path / "world").read_text()) == record
     assert {"held_out_accuracy", "policy_rouge1_clean_reference"} <= set(record["quality"])
-    for part in ("dialogsum", "policy-base", "instruct-adapter", "reward-classifier"):
-        assert any((tmp_path / "world" / part).iterdir())
+    for part in world_paths(tmp_path / "world").values():
+        assert any(part.iterdir())
 
 
 def test_full_profile_never_checks_the_tiny_world(tmp_path, monkeypatch):

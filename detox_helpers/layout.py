@@ -1,0 +1,165 @@
+"""Where the lab keeps things: every folder and file name a run writes, and the tiny world's parts.
+
+    <artifacts>/
+        data/dialogsum-<key>/          the processed dataset, keyed by what shapes it (data.py)
+        eval/<name>.csv, <name>.json   per-summary results; figures and what they were made with
+        ppo/stats.csv                  one row of training statistics per PPO step
+        ppo/checkpoints/step-NNNNNN/   resumable checkpoints (a `.partial` suffix while written)
+        ppo/final-adapter/             the trained LoRA adapter, value head and training record
+        ppo-previous/<time>/           earlier runs, set aside whole when a new run starts
+        instruct-adapter/              what `make-adapter` fine-tunes
+        report/report.md               the written report and its figures
+        executed/<profile>/            the notebooks as `demo` / `run` executed them
+        benchmarks/                    what the scripts in benchmarks/ measured
+
+    detox_helpers/tiny-world/          the offline miniature shipped with the package
+        dialogsum/  policy-base/  instruct-adapter/  reward-classifier/  BUILD.json
+
+Every other module asks this one; no other module spells these names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .errors import DetoxError
+
+ARTIFACTS = "artifacts"
+TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny-world"
+# The setting each part of a tiny world serves, and its folder inside the world.
+WORLD_PARTS = {"dataset": "dialogsum", "policy_model": "policy-base",
+               "instruct_adapter": "instruct-adapter", "reward_model": "reward-classifier"}
+WORLD_DATA_FILE = "dialogsum.train.jsonl"
+BUILD_RECORD = "BUILD.json"
+PARTIAL = ".partial"
+
+
+def default_artifacts_dir() -> Path:
+    """`artifacts/` at the top of a checkout (editable install), else in the working folder."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists():
+        return checkout / ARTIFACTS
+    return Path.cwd() / ARTIFACTS
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: a stop mid-write leaves the previous file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(scratch, path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+
+
+def check_result_name(name: str) -> str:
+    """A name for saved results must be a plain file name: letters, digits, `.`, `_`, `-`."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or ""):
+        raise DetoxError(f"{name!r} is not a valid results name: use letters, digits, '.', '_' "
+                         "and '-' (no folders, no spaces), e.g. 'baseline' or 'run-2'.")
+    return name
+
+
+def check_writable(folder: Path) -> Path:
+    """Make sure `folder` can be created and written, before any long work writes into it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DetoxError(f"Cannot write into {folder} ({reason}): set DETOX_ARTIFACTS_DIR "
+                         "(artifacts_dir) to a folder you can write.") from None
+    return folder
+
+
+def world_paths(world: Path) -> dict[str, Path]:
+    """Setting name -> the folder of a world that serves it."""
+    return {setting: Path(world) / part for setting, part in WORLD_PARTS.items()}
+
+
+def build_record(world: Path) -> Path:
+    return Path(world) / BUILD_RECORD
+
+
+def partial(folder: Path) -> Path:
+    """Where `folder` is written before it is renamed into place (a stop leaves no half one)."""
+    return folder.with_name(folder.name + PARTIAL)
+
+
+class Layout:
+    """The places under one artifacts folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def data_cache(self, key: str) -> Path:
+        return self.root / "data" / f"dialogsum-{key}"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    def eval_table(self, name: str) -> Path:
+        return self.eval_dir / f"{name}.csv"
+
+    def eval_record(self, name: str) -> Path:
+        return self.eval_dir / f"{name}.json"
+
+    @property
+    def ppo_dir(self) -> Path:
+        return self.root / "ppo"
+
+    @property
+    def stats_file(self) -> Path:
+        return self.ppo_dir / "stats.csv"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.ppo_dir / "checkpoints"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step-{step:06d}"
+
+    def checkpoints(self) -> list[Path]:
+        """Whole checkpoints, oldest first; folders still being written are not among them."""
+        return sorted(p for p in self.checkpoints_dir.glob("step-*")
+                      if p.is_dir() and not p.name.endswith(PARTIAL))
+
+    def previous_run(self, stamp: str) -> Path:
+        """Where a new run sets the previous run's folder aside."""
+        return self.root / "ppo-previous" / stamp
+
+    @property
+    def final_adapter(self) -> Path:
+        return self.ppo_dir / "final-adapter"
+
+    @property
+    def training_record(self) -> Path:
+        return self.final_adapter / "training.json"
+
+    @property
+    def instruct_adapter(self) -> Path:
+        return self.root / "instruct-adapter"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def report(self) -> Path:
+        return self.report_dir / "report.md"
+
+    def executed(self, profile: str) -> Path:
+        return self.root / "executed" / profile
+
+    @property
+    def benchmarks(self) -> Path:
+        return self.root / "benchmarks"
