@@ -34,6 +34,10 @@ class NotebookFailed(DetoxError):
     """A notebook raised; its partly executed copy was saved."""
 
 
+class Stopped(DetoxError):
+    """The user pressed Ctrl-C; the message says how to continue."""
+
+
 def notebook_paths() -> list[Path]:
     paths = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
@@ -116,10 +120,13 @@ def build_tiny(rebuild: bool, output: str | None) -> None:
 
 
 def checked_settings():
-    """The settings of a command; on the tiny profile, the shipped world checked first."""
+    """The settings of a command, checked before any long work: the artifacts folder can be
+    written and, on the tiny profile, the shipped world is whole and current."""
+    from .layout import check_writable
     from .tiny_world import ensure_tiny_world
 
     settings = load_settings()
+    check_writable(settings.artifacts)
     ensure_tiny_world(settings)
     return settings
 
@@ -135,7 +142,9 @@ def show_data() -> None:
 
 def evaluate(name: str) -> None:
     from .evaluation import aggregate_table, run_evaluation
+    from .layout import check_result_name
 
+    check_result_name(name)
     settings = checked_settings()
     result = run_evaluation(settings, name)
     print(aggregate_table(result.aggregates).round(4).to_string())
@@ -147,13 +156,30 @@ def run_training(max_steps: int | None, resume: bool) -> None:
     from .ppo import train
 
     settings = checked_settings()
-    run = train(settings, max_steps=max_steps, resume=resume)
+    try:
+        run = train(settings, max_steps=max_steps, resume=resume)
+    except KeyboardInterrupt:
+        raise Stopped(continue_command(settings, max_steps)) from None
     if run.trainer.accelerator.is_main_process:
         last = run.history[-1]
         print(f"{run.step} steps; last step: reward {last['reward_mean']:.3f}, "
               f"toxicity {last['toxicity_mean']:.3f}, KL {last['kl']:.3f}")
         print(f"adapter: {settings.layout.final_adapter}; statistics: "
               f"{settings.layout.stats_file}")
+
+
+def continue_command(settings, max_steps: int | None) -> str:
+    """After Ctrl-C: the last whole checkpoint and the exact command that continues from it."""
+    import shlex
+
+    whole = settings.layout.checkpoints()
+    if not whole:
+        return "training stopped before its first checkpoint; nothing to resume."
+    variables = [f"{key}={shlex.quote(value)}" for key, value in sorted(os.environ.items())
+                 if key.startswith("DETOX_")]
+    steps = ["--max-steps", str(max_steps)] if max_steps is not None else []
+    command = " ".join([*variables, "python -m detox_helpers train --resume", *steps])
+    return f"training stopped at the checkpoint {whole[-1].name}; continue with:\n  {command}"
 
 
 def compare_and_report() -> Path:
@@ -173,7 +199,7 @@ def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
     from .data import build_dataset
-    from .models import from_pretrained, load_tokenizer, pick_device
+    from .models import check_lora_targets, from_pretrained, load_tokenizer, pick_device
     from .sft import lora_config, train_instruct_adapter
 
     settings = checked_settings()
@@ -181,6 +207,7 @@ def make_adapter(output: str | None) -> None:
     tokenizer = load_tokenizer(settings)
     model = from_pretrained(AutoModelForSeq2SeqLM, settings.policy_model, "policy model",
                             "policy_model").to(pick_device(settings))
+    check_lora_targets(model, settings.lora_targets)
     target = Path(output) if output else settings.layout.instruct_adapter
     config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
                          settings.lora_targets)
@@ -237,7 +264,13 @@ def main(argv=None) -> int:
             compare_and_report()
         elif args.command == "make-adapter":
             make_adapter(args.output)
+    except Stopped as stop:
+        print(f"stopped: {stop}", file=sys.stderr)
+        return 130
     except DetoxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, NotebookFailed) else 2
+    except KeyboardInterrupt:
+        print("stopped.", file=sys.stderr)
+        return 130
     return 0

@@ -20,6 +20,7 @@ import pandas as pd
 from . import stats
 from .errors import DetoxError
 from .generation import generate, sampling_kwargs
+from .layout import check_result_name, check_writable, write_atomically
 from .reward import RewardModel, reward_texts
 from .settings import Settings
 
@@ -139,6 +140,9 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
                     progress: bool = True) -> Evaluation:
     """Generate k summaries per prompt of `split`, score them, and save under `name` if given.
     `sizes` (the train and test split sizes) is kept in the record for the report."""
+    if name:  # before the long work, not after it
+        check_result_name(name)
+        check_writable(settings.layout.eval_dir)
     rows = eval_rows(split, settings)
     k = settings.eval_samples_per_prompt
     prompt_ids = [ids for ids in rows["input_ids"] for _ in range(k)]
@@ -167,10 +171,10 @@ def made_with(settings: Settings) -> dict:
 
 
 def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> None:
+    """The per-summary table and the record, each replaced in one go (never half written)."""
     layout = settings.layout
-    layout.eval_dir.mkdir(parents=True, exist_ok=True)
-    evaluation.per_sample.to_csv(layout.eval_table(name), index=False)
-    layout.eval_record(name).write_text(json.dumps(
+    write_atomically(layout.eval_table(name), evaluation.per_sample.to_csv(index=False))
+    write_atomically(layout.eval_record(name), json.dumps(
         dict(evaluation.record, aggregates=evaluation.aggregates), indent=2))
 
 
@@ -203,10 +207,16 @@ def run_evaluation(settings: Settings, name: str | None = "baseline", detoxified
     """Load the policy (instruct adapter merged; with `detoxified`, PPO's adapter on top) and
     the reward model, evaluate the test split, save the results as `name`. What notebooks 03
     and 05 and the `evaluate` and `compare` commands run."""
+    from .checkpoints import training_record
     from .data import build_dataset
     from .models import load_detoxified_policy, load_policy, pick_device
     from .reward import load_reward_model
 
+    if name:
+        check_result_name(name)
+        check_writable(settings.layout.eval_dir)
+    if detoxified:
+        training_record(settings.layout)  # the adapter belongs to the statistics beside it
     splits = build_dataset(settings)
     device = pick_device(settings)
     if detoxified:

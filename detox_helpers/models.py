@@ -73,6 +73,20 @@ def merge_adapter(model, adapter: str, what: str = "instruct adapter",
                          f"{model.name_or_path!r}: {str(error).splitlines()[0]}") from error
 
 
+def check_lora_targets(model, targets: list[str]) -> None:
+    """Each LoRA target must name linear layers of `model` (as PEFT matches them: the whole
+    module name or its last parts); a clear error listing the layers it has otherwise."""
+    linear = [name for name, module in model.named_modules()
+              if isinstance(module, torch.nn.Linear)]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in linear)]
+    if missing:
+        names = sorted({name.rsplit(".", 1)[-1] for name in linear})
+        raise DetoxError(f"lora_target_modules={','.join(targets)}: {', '.join(missing)} "
+                         f"matches no linear layer of the policy {model.name_or_path!r}. Its "
+                         f"layers are named {', '.join(map(repr, names))} (flan-t5's attention "
+                         "projections are q, k, v, o).")
+
+
 def load_policy(settings: Settings, device: torch.device | None = None):
     """(model, tokenizer): the policy with the instruct adapter merged in (when one is set)."""
     from transformers import AutoModelForSeq2SeqLM

@@ -10,22 +10,19 @@ resumed from a checkpoint repeats exactly what the uninterrupted run would have 
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import checkpoints
 from .errors import DetoxError
 from .generation import generate, sampling_kwargs
-from .layout import partial
+from .layout import check_writable
 from .reward import RewardModel, reward_texts
 from .settings import Settings
 
@@ -82,12 +79,14 @@ def build_trainer(settings: Settings, policy, tokenizer):
     from accelerate import PartialState
     from trl import AutoModelForSeq2SeqLMWithValueHead, PPOConfig, PPOTrainer
 
+    from .models import check_lora_targets
     from .sft import lora_config
 
     if settings.device == "cpu":
         # Settle the process layout before trl first asks for it: asked without `cpu=True`,
         # Accelerate treats several CPU processes (torchrun) as one.
         PartialState(cpu=True)
+    check_lora_targets(policy, settings.lora_targets)
     torch.manual_seed(settings.seed)
     config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
                          settings.lora_targets)
@@ -206,101 +205,46 @@ def ppo_step(run: Run) -> dict:
     return row
 
 
-# --- checkpoints: everything needed to continue as if never stopped ---
-
-def save_checkpoint(run: Run, keep: int = 2) -> Path:
-    """LoRA adapter, value head, optimiser, KL controller, RNG states and statistics."""
-    layout = run.settings.layout
-    folder = layout.checkpoint(run.step)
-    unfinished = partial(folder)
-    shutil.rmtree(unfinished, ignore_errors=True)
-    run.policy.save_pretrained(str(unfinished / "adapter"))
-    torch.save(dict(
-        value_head=run.model.v_head.state_dict(),
-        optimizer=run.trainer.optimizer.state_dict(),
-        kl_coef=run.trainer.kl_ctl.value,
-        rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(),
-                 python=random.getstate()),
-        stats=run.history, settings_seed=run.settings.seed,
-    ), unfinished / "state.pt")
-    shutil.rmtree(folder, ignore_errors=True)
-    unfinished.rename(folder)  # a checkpoint is either whole or absent
-    for old in layout.checkpoints()[:-keep]:
-        shutil.rmtree(old)
-    return folder
-
-
-def load_checkpoint(run: Run, folder: Path) -> None:
-    """Put a fresh run into the state saved in `folder`."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    state = torch.load(folder / "state.pt", weights_only=False)
-    if state["settings_seed"] != run.settings.seed:
-        raise DetoxError(f"The checkpoint {folder} was made with seed {state['settings_seed']}, "
-                         f"not {run.settings.seed}; resume with the same settings.")
-    set_peft_model_state_dict(run.policy, load_file(folder / "adapter" /
-                                                    "adapter_model.safetensors"))
-    run.model.v_head.load_state_dict(state["value_head"])
-    run.trainer.optimizer.load_state_dict(state["optimizer"])
-    run.trainer.kl_ctl.value = state["kl_coef"]
-    torch.set_rng_state(state["rng"]["torch"])
-    np.random.set_state(state["rng"]["numpy"])
-    random.setstate(state["rng"]["python"])
-    run.history = list(state["stats"])
-
-
-def resume_latest(run: Run) -> bool:
-    """Continue from the newest checkpoint, if any; True when one was loaded."""
-    folders = run.settings.layout.checkpoints()
-    if not folders:
-        return False
-    load_checkpoint(run, folders[-1])
-    return True
-
-
-def write_stats(run: Run) -> Path:
-    path = run.settings.layout.stats_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(run.history, columns=STAT_COLUMNS).to_csv(path, index=False)
-    return path
-
-
-def save_final(run: Run) -> Path:
-    """The trained LoRA adapter (`save_pretrained`) and value head, in a known place."""
-    layout = run.settings.layout
-    folder = layout.final_adapter
-    run.policy.save_pretrained(str(folder))
-    torch.save(run.model.v_head.state_dict(), folder / "value_head.pt")
-    layout.training_record.write_text(json.dumps(dict(steps=run.step), indent=2))
-    return folder
-
-
 def train(settings: Settings, max_steps: int | None = None, resume: bool = False,
           progress: bool = True, run: Run | None = None) -> Run:
     """Train for `max_steps` (default: the setting), checkpointing every `checkpoint_every`.
 
-    `resume=True` continues from the latest checkpoint; otherwise earlier checkpoints of this
-    artifacts folder are cleared. Statistics go to the layout's stats file as they come.
+    `resume=True` continues from the newest whole checkpoint. Otherwise, once the new run has
+    started (models loaded), the previous run's folder is set aside, not deleted. Statistics
+    go to the layout's stats file as they come; a stop (Ctrl-C) says where to continue.
     """
-    total = max_steps or settings.max_ppo_steps
-    if not resume:
-        shutil.rmtree(settings.layout.checkpoints_dir, ignore_errors=True)
+    total = settings.max_ppo_steps if max_steps is None else max_steps
+    if total < 1:
+        raise DetoxError(f"--max-steps (max_steps) is {total}: train at least 1 step.")
+    check_writable(settings.layout.root)
     run = run or start(settings, progress)
-    if resume and resume_latest(run) and progress:
-        print(f"resumed from step {run.step}")
     is_main = run.trainer.accelerator.is_main_process
+    if resume:
+        folder = checkpoints.resume_latest(run)
+        if progress:
+            print(f"resumed from step {run.step} ({folder})")
+    elif is_main:
+        aside = checkpoints.set_aside_previous_run(settings.layout)
+        if aside and progress:
+            print(f"the previous run was set aside in {aside}")
     bar = tqdm(total=total, initial=min(run.step, total), desc="PPO",
                disable=not progress or not is_main)
-    while run.step < total:
-        row = ppo_step(run)
-        bar.set_postfix(reward=f"{row['reward_mean']:.2f}", kl=f"{row['kl']:.3f}")
-        bar.update(1)
-        if is_main:
-            write_stats(run)
-            if run.step % settings.checkpoint_every == 0 or run.step == total:
-                save_checkpoint(run)
+    try:
+        while run.step < total:
+            row = ppo_step(run)
+            bar.set_postfix(reward=f"{row['reward_mean']:.2f}", kl=f"{row['kl']:.3f}")
+            bar.update(1)
+            if is_main:
+                checkpoints.write_stats(run, STAT_COLUMNS)
+                if run.step % settings.checkpoint_every == 0 or run.step == total:
+                    checkpoints.save_checkpoint(run)
+    except KeyboardInterrupt:
+        bar.close()
+        if progress and is_main:
+            print(checkpoints.where_to_continue(settings.layout))
+        raise
     bar.close()
     if is_main:
-        save_final(run)
+        checkpoints.write_stats(run, STAT_COLUMNS)
+        checkpoints.save_final(run)
     return run

@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import compare, plots
 from .evaluation import Evaluation
+from .layout import write_atomically
 from .settings import Settings
 
 REPORTED_SETTINGS = ("profile", "policy_model", "instruct_adapter", "reward_model",
@@ -55,8 +56,10 @@ def save_figure(ax_or_axes, path: Path) -> str:
 
 
 def write_report(settings: Settings, before: Evaluation, after: Evaluation,
-                 training: pd.DataFrame | None, folder: Path | None = None) -> Path:
-    """Write report.md and its figures into `folder` (default: the layout's report folder)."""
+                 training: pd.DataFrame | None, folder: Path | None = None,
+                 trained_with: dict | None = None) -> Path:
+    """Write report.md and its figures into `folder` (default: the layout's report folder).
+    `trained_with`: the settings training ran with (its record), shown in place of these."""
     folder = Path(folder or settings.layout.report_dir)
     sizes = after.record["data"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,9 +68,11 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
              f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
     if settings.profile == "tiny":
         lines += [TINY_NOTE, ""]
-    lines += ["## Settings", "", markdown_table(pd.DataFrame(
-        [(name, getattr(settings, name)) for name in REPORTED_SETTINGS],
-        columns=["setting", "value"])), ""]
+    shown = {name: getattr(settings, name) for name in REPORTED_SETTINGS}
+    shown.update({name: value for name, value in (trained_with or {}).items() if name in shown})
+    lines += ["## Settings", "", markdown_table(pd.DataFrame(  # values as given, not rounded
+        [(name, str(value)) for name, value in shown.items()], columns=["setting", "value"])),
+        ""]
     lines += ["## Data", "", f"{sizes.get('train', '?')} training prompts and {sizes['test']} test "
               f"prompts (dialogues of {settings.min_dialogue_chars} < length <= "
               f"{settings.max_dialogue_chars} characters); each test prompt has "
@@ -97,16 +102,18 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     lines += ["## Examples", "", f"The first {len(examples)} test dialogues, first sampled "
               "summary before and after, sorted by reward gain.", "",
               markdown_table(examples.drop(columns=["id"])), ""]
-    path = folder / "report.md"
-    path.write_text("\n".join(lines))
+    path = folder / settings.layout.report.name
+    write_atomically(path, "\n".join(lines))
     return path
 
 
 def build_report(settings: Settings) -> Path:
     """The report from what notebooks 03-05 (or the CLI) saved under the artifacts folder."""
+    from .checkpoints import training_record
     from .evaluation import load_evaluation
 
-    stats_file = settings.layout.stats_file
-    training = pd.read_csv(stats_file) if stats_file.exists() else None
+    record = training_record(settings.layout)  # refuses an adapter from another run
+    training = pd.read_csv(settings.layout.stats_file)
     return write_report(settings, load_evaluation(settings, "baseline"),
-                        load_evaluation(settings, "detoxified"), training)
+                        load_evaluation(settings, "detoxified"), training,
+                        trained_with=record["settings"])

@@ -11,8 +11,13 @@ OFFLINE_WAY_OUT = ("Offline, use the tiny profile (DETOX_PROFILE=tiny), or point
 
 
 def looks_like_path(name: str) -> bool:
-    """Names that can only be paths: absolute, home-relative, or starting with ./ or ../."""
-    return name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(name).is_absolute()
+    """Names that can only be paths: absolute, home-relative, starting with ./ or ../, or
+    whose first part is a folder here (`data/dialogsum` beside a `data/` folder is a mistyped
+    path, not the Hub user `data`)."""
+    if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(name).is_absolute():
+        return True
+    parts = Path(name).parts
+    return len(parts) > 1 and Path(parts[0]).is_dir()
 
 
 def resolve(name: str, what: str, setting: str) -> tuple[str, str]:
@@ -23,7 +28,8 @@ def resolve(name: str, what: str, setting: str) -> tuple[str, str]:
     if path.exists():
         return "local", str(path.resolve())
     if looks_like_path(name) or name.count("/") > 1:
-        raise DetoxError(f"The {what} folder {name!r} does not exist (setting {setting}). "
+        raise DetoxError(f"The {what} folder {name!r} does not exist (setting {setting}; "
+                         f"looked for {path.resolve()}). "
                          "Check the path; the tiny profile's world ships with the package, "
                          "and detox_helpers.tiny_world.ensure_tiny_world(settings) checks it.")
     return "hub", name

@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from detox_helpers import ppo
+from detox_helpers import checkpoints, ppo
 from detox_helpers.errors import DetoxError
 
 SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
@@ -84,11 +84,12 @@ def test_a_checkpoint_holds_what_resuming_needs(isolated_settings):
     run = ppo.train(settings, max_steps=2, progress=False)
     folder = settings.layout.checkpoints()[-1]
     assert (folder / "adapter" / "adapter_model.safetensors").exists()
-    state = torch.load(folder / "state.pt", weights_only=False)
-    assert {"value_head", "optimizer", "kl_coef", "rng", "stats"} <= set(state)
+    state = torch.load(folder / checkpoints.STATE_FILE, weights_only=True)  # data only
+    assert {"value_head", "optimizer", "kl_coef", "rng", "history", "settings"} <= set(state)
     assert state["optimizer"]["state"]           # Adam moments, not just hyper-parameters
-    assert len(state["stats"]) == run.step == 2
-    assert (settings.layout.final_adapter / "value_head.pt").exists()
+    assert len(state["history"]) == run.step == 2
+    assert state["settings"]["lora_r"] == settings.lora_r
+    assert (settings.layout.final_adapter / checkpoints.VALUE_HEAD_FILE).exists()
 
 
 def test_resuming_with_another_seed_is_refused(isolated_settings):

@@ -1,0 +1,220 @@
+"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs.
+
+A checkpoint holds everything needed to continue as if never stopped: the LoRA adapter
+(safetensors), and a state file with the value head, the optimiser, the KL coefficient, the
+random states, the statistics so far and the settings that shape training. The state file holds
+data only: it is read with `torch.load(weights_only=True)`, which refuses any pickled object
+that would run code, so a checkpoint from someone else cannot execute anything.
+
+Every folder is written under a `.partial` name and renamed when whole, so a stop at any moment
+leaves the previous checkpoint (or adapter) intact. A new run sets the previous one aside
+instead of deleting it. The functions take a run (ppo.Run) but never import ppo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DetoxError
+from .layout import Layout, partial, write_atomically
+from .settings import Settings
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+STATE_FILE = "state.pt"
+VALUE_HEAD_FILE = "value_head.safetensors"
+# Settings that do not change what a step computes: a run may be continued with other values.
+FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir", "precision",
+                  "eval_max_new_tokens", "eval_size", "eval_samples_per_prompt",
+                  "eval_batch_size", "qualitative_rows", "sft_steps", "sft_learning_rate",
+                  "sft_batch_size"}
+
+
+def training_settings(settings: Settings) -> dict:
+    """The settings a checkpoint depends on, by name."""
+    return {name: value for name, value in dataclasses.asdict(settings).items()
+            if name not in FREE_TO_CHANGE}
+
+
+def _plain_rng_states() -> dict:
+    """The three random states as tensors, lists and numbers (no numpy objects to unpickle)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, python_state, gauss = random.getstate()
+    return dict(torch=torch.get_rng_state(),
+                numpy=[kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss,
+                       cached],
+                python=[version, list(python_state), gauss])
+
+
+def _restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    version, python_state, gauss = states["python"]
+    random.setstate((version, tuple(python_state), gauss))
+
+
+def save_checkpoint(run, keep: int = 2) -> Path:
+    """Write the run's state as a whole checkpoint; keep the newest `keep`."""
+    layout = run.settings.layout
+    folder = layout.checkpoint(run.step)
+    unfinished = partial(folder)
+    shutil.rmtree(unfinished, ignore_errors=True)
+    run.policy.save_pretrained(str(unfinished / "adapter"))
+    torch.save(dict(value_head=run.model.v_head.state_dict(),
+                    optimizer=run.trainer.optimizer.state_dict(),
+                    kl_coef=float(run.trainer.kl_ctl.value), rng=_plain_rng_states(),
+                    history=list(run.history), settings=training_settings(run.settings)),
+               unfinished / STATE_FILE)
+    shutil.rmtree(folder, ignore_errors=True)
+    unfinished.rename(folder)
+    for old in layout.checkpoints()[:-keep]:
+        shutil.rmtree(old)
+    return folder
+
+
+def read_state(folder: Path) -> dict:
+    """A checkpoint's state file, as data only; a DetoxError naming the folder otherwise."""
+    try:
+        state = torch.load(folder / STATE_FILE, weights_only=True)
+    except Exception as error:  # truncated, missing, or holding objects that could run code
+        cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else \
+            type(error).__name__
+        raise DetoxError(f"The checkpoint {folder} cannot be read safely ({cause}).") from None
+    missing = {"value_head", "optimizer", "kl_coef", "rng", "history", "settings"} - set(state)
+    if missing:
+        raise DetoxError(f"The checkpoint {folder} lacks {', '.join(sorted(missing))}; it was "
+                         "made by another version of the package.")
+    if not (folder / "adapter" / ADAPTER_WEIGHTS).exists():
+        raise DetoxError(f"The checkpoint {folder} has no adapter weights.")
+    return state
+
+
+def check_settings(folder: Path, saved: dict, settings: Settings) -> None:
+    """Refuse to continue a run under settings that change what it computes."""
+    now = training_settings(settings)
+    changed = sorted(name for name in now if saved.get(name) != now[name])
+    if changed:
+        details = ", ".join(f"{name}: {saved.get(name)!r} then, {now[name]!r} now"
+                            for name in changed)
+        raise DetoxError(f"The checkpoint {folder} was made with other settings ({details}). "
+                         "Resume with the same settings, or start a new run without --resume.")
+
+
+def load_checkpoint(run, folder: Path) -> None:
+    """Put a freshly started run into the state saved in `folder`."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = read_state(folder)
+    check_settings(folder, state["settings"], run.settings)
+    try:
+        set_peft_model_state_dict(run.policy, load_file(folder / "adapter" / ADAPTER_WEIGHTS))
+        run.model.v_head.load_state_dict(state["value_head"])
+        run.trainer.optimizer.load_state_dict(state["optimizer"])
+    except Exception as error:  # truncated weights, or shapes that do not fit
+        raise DetoxError(f"The checkpoint {folder} does not fit this run: "
+                         f"{str(error).strip().splitlines()[0][:200]}") from None
+    run.trainer.kl_ctl.value = state["kl_coef"]
+    _restore_rng_states(state["rng"])
+    run.history = list(state["history"])
+
+
+def resume_latest(run, say=print) -> Path:
+    """Continue from the newest whole checkpoint that loads; an unreadable one is skipped (and
+    said so) in favour of the one before. Settings that differ are an error at once."""
+    folders = run.settings.layout.checkpoints()
+    if not folders:
+        raise DetoxError(f"Nothing to resume: no checkpoint in "
+                         f"{run.settings.layout.checkpoints_dir}. Start the run without "
+                         "--resume (resume=False).")
+    for folder in reversed(folders):
+        try:
+            load_checkpoint(run, folder)
+            return folder
+        except DetoxError as error:
+            if "other settings" in str(error) or folder == folders[0]:
+                raise
+            say(f"warning: {error} Falling back to the checkpoint before it.")
+    raise AssertionError("unreachable")
+
+
+def where_to_continue(layout: Layout) -> str:
+    """What a stopped run can continue from, in words."""
+    whole = layout.checkpoints()
+    if not whole:
+        return "Stopped before the first checkpoint: nothing to resume; start the run again."
+    return (f"Stopped. The last whole checkpoint is {whole[-1]}; continue from it with "
+            "resume=True (`python -m detox_helpers train --resume`).")
+
+
+def set_aside_previous_run(layout: Layout) -> Path | None:
+    """Move an earlier run's folder (checkpoints, statistics, adapter) aside, whole; None when
+    there is none. Called once a new run has started, so a failed start loses nothing."""
+    if not layout.ppo_dir.exists() or not any(layout.ppo_dir.iterdir()):
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    target = layout.previous_run(stamp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    layout.ppo_dir.rename(target)
+    return target
+
+
+def write_stats(run, columns: list[str]) -> Path:
+    """The statistics so far, one row per step, replacing the file in one go."""
+    import pandas as pd
+
+    path = run.settings.layout.stats_file
+    write_atomically(path, pd.DataFrame(run.history, columns=columns).to_csv(index=False))
+    return path
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_final(run) -> Path:
+    """The trained adapter (`save_pretrained`), value head, and the record of what made them:
+    the step count, the settings and a digest of the statistics file they belong to."""
+    from safetensors.torch import save_file
+
+    layout = run.settings.layout
+    folder = layout.final_adapter
+    unfinished = partial(folder)
+    shutil.rmtree(unfinished, ignore_errors=True)
+    run.policy.save_pretrained(str(unfinished))
+    save_file({k: v.contiguous() for k, v in run.model.v_head.state_dict().items()},
+              unfinished / VALUE_HEAD_FILE)
+    record = dict(steps=run.step, settings=training_settings(run.settings),
+                  stats_sha256=file_digest(layout.stats_file))
+    write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    unfinished.rename(folder)
+    return folder
+
+
+def training_record(layout: Layout) -> dict:
+    """The final adapter's record, checked against the statistics file beside it."""
+    if not (layout.final_adapter / "adapter_config.json").exists():
+        raise DetoxError(f"No trained adapter in {layout.final_adapter}: run notebook "
+                         "04_ppo_training.ipynb or `python -m detox_helpers train` first.")
+    try:
+        record = json.loads(layout.training_record.read_text())
+        digest = file_digest(layout.stats_file)
+    except (OSError, ValueError) as error:
+        raise DetoxError(f"The trained adapter in {layout.final_adapter} has no readable "
+                         f"training record or statistics ({error}); train again.") from None
+    if record.get("stats_sha256") != digest:
+        raise DetoxError(f"The adapter in {layout.final_adapter} was not trained by the run "
+                         f"whose statistics are in {layout.stats_file} (another run wrote them "
+                         "since, perhaps one that was stopped). Finish that run with --resume, "
+                         "or train again.")
+    return record
