@@ -2,14 +2,15 @@
 
 The lab's way: one prompt at a time, generate a summary, then score prompt+summary with the
 classifier. The batched path: `detox_helpers.generation.generate` over many prompts at once,
-then the reward module scores summary and prompt+summary in batches (what evaluation does).
-Same models (random weights, flan-t5-base and roberta-base shapes), same prompts, same token
-budget (every summary is forced to exactly --new-tokens tokens). Prints seconds per sample and
-the ratio.
+with the package's default KV cache for the device (`cache_for`: static on CUDA, dynamic on the
+CPU), then the reward module scores summary and prompt+summary in batches (what evaluation
+does). Same models (random weights, flan-t5-base and roberta-base shapes), same prompts, same
+token budget (every summary is forced to exactly --new-tokens tokens). Prints seconds per sample
+(generation and reward) and the ratio.
 
     python benchmarks/bench_evaluation.py                       # CPU-sized defaults
-    python benchmarks/bench_evaluation.py --lab-samples 8 --batch-sizes 64,512 \
-        --static-batch-sizes 256
+    python benchmarks/bench_evaluation.py --lab-samples 8 --batch-sizes 64,512,1024 \
+        --dynamic-batch-sizes 1024                              # GPU: default (static) and dynamic
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from shapes import (
     tokenizers,
 )
 
-from detox_helpers.generation import generate
+from detox_helpers.generation import cache_for, generate
 from detox_helpers.reward import RewardModel, reward_texts
+from detox_helpers.settings import load_settings
 
 
 def sync(device):
@@ -40,31 +42,47 @@ def budget(new_tokens: int) -> dict:
                 max_new_tokens=new_tokens)
 
 
-def lab_way(policy, t5_tok, reward_model, prompts, new_tokens, device) -> float:
-    """Seconds per sample, one prompt at a time (generate, decode, score prompt+summary)."""
-    sync(device)
-    started = time.perf_counter()
+def lab_way(policy, t5_tok, reward_model, prompts, new_tokens, device) -> dict:
+    """Seconds per sample by phase, one prompt at a time (generate, decode, score
+    prompt+summary)."""
+    seconds = dict(generation=0.0, reward=0.0)
     for prompt in prompts:
+        sync(device)
+        started = time.perf_counter()
         ids = t5_tok(prompt, return_tensors="pt").input_ids.to(device)
         summary = t5_tok.decode(policy.generate(input_ids=ids, **budget(new_tokens))[0],
                                 skip_special_tokens=True)
+        sync(device)
+        scoring = time.perf_counter()
         reward_model.logits([f"{prompt} {summary}"])
-    sync(device)
-    return (time.perf_counter() - started) / len(prompts)
+        sync(device)
+        seconds["generation"] += scoring - started
+        seconds["reward"] += time.perf_counter() - scoring
+    return {phase: s / len(prompts) for phase, s in seconds.items()}
 
 
 def batched_way(policy, t5_tok, reward_model, prompts, new_tokens, batch_size, device,
-                **extra) -> float:
-    """Seconds per sample through the package's batched generation and scoring."""
+                cache) -> dict:
+    """Seconds per sample by phase through the package's batched generation and scoring."""
     prompt_ids = [t5_tok(p).input_ids for p in prompts]
     sync(device)
     started = time.perf_counter()
     generated = generate(policy, t5_tok, prompt_ids, batch_size=batch_size, seed=0,
-                         progress=False, **budget(new_tokens), **extra)
+                         progress=False, cache=cache, **budget(new_tokens))
+    sync(device)
+    scoring = time.perf_counter()
     reward_model.score(generated.texts)
     reward_model.toxicity(reward_texts(prompts, generated.texts, "prompt+summary"))
     sync(device)
-    return (time.perf_counter() - started) / len(prompts)
+    return dict(generation=(scoring - started) / len(prompts),
+                reward=(time.perf_counter() - scoring) / len(prompts))
+
+
+def line(label, phases, lab=None) -> str:
+    total = sum(phases.values())
+    text = (f"{label}: {total:.4f} s/sample (generation {phases['generation']:.4f}, "
+            f"reward {phases['reward']:.4f})")
+    return text if lab is None else f"{text}; {lab / total:.1f}x faster than the lab's way"
 
 
 def main():
@@ -73,13 +91,17 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=100)
     parser.add_argument("--lab-samples", type=int, default=2)
     parser.add_argument("--batch-sizes", default="16",
-                        help="comma-separated; each runs one batch of that many prompts")
+                        help="comma-separated; each runs one batch of that many prompts with the "
+                             "package's default KV cache for the device")
     parser.add_argument("--static-batch-sizes", default="",
-                        help="batch sizes to also run with a static KV cache (transformers then "
-                             "compiles the decoder; the first, compiling call is not timed)")
+                        help="batch sizes to also run with a static KV cache (on CUDA "
+                             "transformers compiles the decoder; the first call is not timed)")
+    parser.add_argument("--dynamic-batch-sizes", default="",
+                        help="batch sizes to also run with the dynamic KV cache")
     args = parser.parse_args()
 
     device = torch.device(args.device)
+    default = cache_for(load_settings("full", environ={}), device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     prompts, source = benchmark_dialogues()
     t5_tok, roberta_tok = tokenizers(prompts)
@@ -90,27 +112,31 @@ def main():
         f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; {dtype}; prompts from {source}; {args.new_tokens} new tokens each")
 
-    batched_way(policy, t5_tok, reward_model, prompts[:4], 4, 4, device)  # warm-up
+    batched_way(policy, t5_tok, reward_model, prompts[:4], 4, 4, device, "dynamic")  # warm-up
     lab = lab_way(policy, t5_tok, reward_model, prompts[:args.lab_samples], args.new_tokens,
                   device)
-    print(f"lab's way (one at a time, {args.lab_samples} samples): {lab:.4f} s/sample")
-    runs = [(int(b), "dynamic cache", {}) for b in args.batch_sizes.split(",") if b]
-    runs += [(int(b), "static cache", dict(cache_implementation="static"))
-             for b in args.static_batch_sizes.split(",") if b]
-    for batch_size, label, extra in runs:
+    print(line(f"lab's way (one at a time, {args.lab_samples} samples)", lab))
+    lab = sum(lab.values())
+    runs = [(int(b), f"the package's default ({default} cache)", default)
+            for b in args.batch_sizes.split(",") if b]
+    runs += [(int(b), f"{cache} cache", cache)
+             for cache, sizes in (("static", args.static_batch_sizes),
+                                  ("dynamic", args.dynamic_batch_sizes))
+             for b in sizes.split(",") if b]
+    for batch_size, label, cache in runs:
         chosen = (prompts * (batch_size // len(prompts) + 1))[:batch_size]
+        label = f"batched, batch {batch_size}, {label}"
         try:
-            if extra:  # the first call compiles; time the second
+            if cache == "static":  # the first call compiles on CUDA; time the second
                 batched_way(policy, t5_tok, reward_model, chosen, args.new_tokens,
-                            batch_size, device, **extra)
-            seconds = batched_way(policy, t5_tok, reward_model, chosen, args.new_tokens,
-                                  batch_size, device, **extra)
+                            batch_size, device, cache)
+            phases = batched_way(policy, t5_tok, reward_model, chosen, args.new_tokens,
+                                 batch_size, device, cache)
         except Exception as error:  # report and go on with the other settings
-            print(f"batched, batch {batch_size}, {label}: failed ({type(error).__name__}: "
+            print(f"{label}: failed ({type(error).__name__}: "
                   f"{str(error).splitlines()[0][:120]})")
             continue
-        print(f"batched, batch {batch_size}, {label}: {seconds:.4f} s/sample; "
-              f"{lab / seconds:.1f}x faster than the lab's way")
+        print(line(label, phases, lab))
 
 
 if __name__ == "__main__":

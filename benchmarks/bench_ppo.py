@@ -2,13 +2,14 @@
 
 The lab's way: generate a summary for each of the batch's prompts one at a time, score
 prompt+summary with the classifier, then `PPOTrainer.step`. The package's way: one batched
-generation (`detox_helpers.generation.generate`), the summaries scored in one batch, the same
+generation (`detox_helpers.generation.generate` with the default KV cache for the device,
+`cache_for`: static on CUDA, dynamic on the CPU), the summaries scored in one batch, the same
 `PPOTrainer.step`. Same models (random weights, flan-t5-base shape with a LoRA r=32 on q,v and a
 value head; roberta-base-shaped classifier), same prompts, the same pinned number of new tokens.
 Prints seconds per phase for each way and the ratio.
 
     python benchmarks/bench_ppo.py                  # CPU: one step each way
-    python benchmarks/bench_ppo.py --steps 3 --static     # GPU
+    python benchmarks/bench_ppo.py --steps 3 --dynamic    # GPU: the default (static), dynamic too
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from shapes import (
     tokenizers,
 )
 
-from detox_helpers.generation import generate
+from detox_helpers.generation import cache_for, generate
 from detox_helpers.ppo import build_trainer
 from detox_helpers.reward import RewardModel, reward_texts
 from detox_helpers.settings import load_settings
@@ -39,26 +40,26 @@ def timed(device, work):
     return result, time.perf_counter() - started
 
 
-def lab_generation(policy, tokenizer, queries, new_tokens, **extra):
+def lab_generation(policy, tokenizer, queries, new_tokens, cache):
     responses = []
-    for query in queries:
-        row = policy.generate(input_ids=query.unsqueeze(0), **budget(new_tokens), **extra)[0]
+    for query in queries:  # the lab's way: the default (dynamic) cache, whatever `cache` says
+        row = policy.generate(input_ids=query.unsqueeze(0), **budget(new_tokens))[0]
         responses.append(row)
     texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
     return texts, responses
 
 
-def batched_generation(policy, tokenizer, queries, new_tokens, **extra):
+def batched_generation(policy, tokenizer, queries, new_tokens, cache):
     generated = generate(policy, tokenizer, queries, batch_size=len(queries), progress=False,
-                         **budget(new_tokens), **extra)
+                         cache=cache, **budget(new_tokens))
     return generated.texts, generated.token_ids
 
 
 def ppo_step(trainer, tokenizer, reward_model, prompts, queries, new_tokens, generation,
-             reward_input, device, **extra) -> dict:
+             reward_input, device, cache) -> dict:
     policy = trainer.model.pretrained_model
     (texts, responses), generation_seconds = timed(
-        device, lambda: generation(policy, tokenizer, queries, new_tokens, **extra))
+        device, lambda: generation(policy, tokenizer, queries, new_tokens, cache))
     rewards, reward_seconds = timed(
         device, lambda: reward_model.rewards(reward_texts(prompts, texts, reward_input)))
     _, optimisation_seconds = timed(device, lambda: trainer.step(
@@ -75,7 +76,11 @@ def main():
     parser.add_argument("--steps", type=int, default=1, help="timed batched steps")
     parser.add_argument("--lab-steps", type=int, default=1, help="timed steps the lab's way")
     parser.add_argument("--static", action="store_true",
-                        help="also time the batched step with a static KV cache (compiled)")
+                        help="also time the batched step with a static KV cache (compiled on "
+                             "CUDA), if the default is not that already")
+    parser.add_argument("--dynamic", action="store_true",
+                        help="also time the batched step with the dynamic KV cache, if the "
+                             "default is not that already")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -94,19 +99,22 @@ def main():
     print(f"device: {name}; {dtype}; batch {args.batch_size}, mini-batch "
           f"{settings.mini_batch_size}; {args.new_tokens} new tokens; prompts from {source}")
 
+    default = cache_for(settings, device)
     ways = [("lab's way (one prompt at a time, prompt+summary)", lab_generation,
-             "prompt+summary", {}, args.lab_steps),
-            ("batched (summary)", batched_generation, "summary", {}, args.steps)]
-    if args.static:
-        ways.append(("batched, static KV cache (summary)", batched_generation, "summary",
-                     dict(cache_implementation="static"), args.steps))
+             "prompt+summary", "dynamic", args.lab_steps),
+            (f"batched, the package's default ({default} cache; summary)", batched_generation,
+             "summary", default, args.steps)]
+    ways += [(f"batched, {cache} cache (summary)", batched_generation, "summary", cache,
+              args.steps)
+             for cache, wanted in (("static", args.static), ("dynamic", args.dynamic))
+             if wanted and cache != default]
     results = {}
-    for label, generation, reward_input, extra, timed_steps in ways:
+    for label, generation, reward_input, cache, timed_steps in ways:
         # one untimed step first: warm-up, and compilation for the static cache
         ppo_step(trainer, t5_tok, reward_model, prompts, queries, args.new_tokens, generation,
-                 reward_input, device, **extra)
+                 reward_input, device, cache)
         steps = [ppo_step(trainer, t5_tok, reward_model, prompts, queries, args.new_tokens,
-                          generation, reward_input, device, **extra)
+                          generation, reward_input, device, cache)
                  for _ in range(timed_steps)]
         phases = {k: sum(s[k] for s in steps) / len(steps) for k in steps[0]}
         results[label] = sum(phases.values())

@@ -104,6 +104,9 @@ class Settings:
     """sampling top-k; 0 switches it off (pure sampling, as in the lab)"""
     top_p: float = 1.0
     """nucleus sampling mass; 1.0 switches it off"""
+    generation_cache: str = "auto"
+    """`auto` (static cache with bucketed prompt lengths on CUDA, dynamic on the CPU), `static`
+    or `dynamic`"""
 
     # --- evaluation ---
     eval_max_new_tokens: int = 100
@@ -179,6 +182,8 @@ def _problems(s: Settings) -> list[str]:
         (s.min_summary_tokens >= 0, f"min_summary_tokens={s.min_summary_tokens} (need >= 0)"),
         (s.top_k >= 0, f"top_k={s.top_k} (need >= 0)"),
         (0 < s.top_p <= 1, f"top_p={s.top_p} (need 0 < x <= 1)"),
+        (s.generation_cache in ("auto", "static", "dynamic"),
+         f"generation_cache={s.generation_cache!r} (use auto, static or dynamic)"),
         (s.eval_max_new_tokens >= 1, f"eval_max_new_tokens={s.eval_max_new_tokens} (need >= 1)"),
         (s.eval_size >= 0, f"eval_size={s.eval_size} (need >= 0; 0 means the whole split)"),
         (s.eval_samples_per_prompt >= 1,

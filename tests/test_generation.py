@@ -1,7 +1,16 @@
+import pytest
 import torch
 
-from detox_helpers.generation import generate, sampling_kwargs, trim
+from detox_helpers.errors import DetoxError
+from detox_helpers.generation import (
+    cache_for,
+    generate,
+    pad_prompts,
+    sampling_kwargs,
+    trim,
+)
 from detox_helpers.models import load_policy
+from detox_helpers.settings import load_settings
 
 
 def test_trim_cuts_after_the_first_end_of_sequence():
@@ -57,3 +66,63 @@ def test_sampling_ignores_dropout_and_restores_the_training_mode(tiny_settings):
     noisy.train()
     in_train = generate(noisy, tokenizer, ids, batch_size=4, seed=3, progress=False, **kwargs)
     assert in_train.texts == in_eval.texts and noisy.training
+
+
+def test_prompts_pad_right_to_the_bucket_and_are_never_cut(tiny_settings):
+    _, tokenizer = load_policy(tiny_settings)
+    for lengths, padded in [([5], 64), ([64], 64), ([65, 3], 128), ([130, 64, 1], 192)]:
+        ids = [list(range(2, 2 + n)) for n in lengths]
+        batch = pad_prompts(tokenizer, ids, bucket=64)
+        assert batch["input_ids"].shape == (len(ids), padded)
+        for row, mask, prompt in zip(batch["input_ids"], batch["attention_mask"], ids,
+                                     strict=True):
+            assert row[:len(prompt)].tolist() == prompt                  # right padding, uncut
+            assert (row[len(prompt):] == tokenizer.pad_token_id).all()
+            assert mask.tolist() == [1] * len(prompt) + [0] * (padded - len(prompt))
+    assert pad_prompts(tokenizer, [[2] * 70, [3] * 5])["input_ids"].shape == (2, 70)
+
+
+def test_bucketed_greedy_generation_equals_unbucketed(tiny_settings):
+    model, tokenizer = load_policy(tiny_settings)
+    ids = prompts(tiny_settings, 8)
+    assert len({len(p) for p in ids}) > 2
+    model.eval()
+    results = []
+    for bucket in (None, 64):
+        batch = pad_prompts(tokenizer, ids, bucket)
+        torch.manual_seed(0)
+        rows = model.generate(**batch, pad_token_id=tokenizer.pad_token_id, do_sample=False,
+                              max_new_tokens=30)
+        trimmed = [trim(row, tokenizer.eos_token_id) for row in rows]
+        results.append((batch["input_ids"].shape[1], trimmed))
+    (plain_width, plain), (bucket_width, bucketed) = results
+    assert bucket_width % 64 == 0 and bucket_width > plain_width      # extra padding was added
+    assert tokenizer.batch_decode(bucketed) == tokenizer.batch_decode(plain)
+    for a, b in zip(bucketed, plain, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_static_cache_greedy_generation_equals_dynamic_on_the_cpu(tiny_settings):
+    # transformers uses a static cache on the CPU without compiling it: quick (under a second).
+    model, tokenizer = load_policy(tiny_settings)
+    ids = prompts(tiny_settings, 8)
+    greedy = dict(do_sample=False, max_new_tokens=30, seed=0, progress=False)
+    static = generate(model, tokenizer, ids, batch_size=3, cache="static", **greedy)
+    dynamic = generate(model, tokenizer, ids, batch_size=3, cache="dynamic", **greedy)
+    assert static.texts == dynamic.texts
+    for a, b in zip(static.token_ids, dynamic.token_ids, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_cache_setting_resolves_per_device_and_rejects_unknown_values(tiny_settings):
+    assert tiny_settings.generation_cache == "auto"
+    assert cache_for(tiny_settings, torch.device("cpu")) == "dynamic"
+    assert cache_for(tiny_settings, torch.device("cuda")) == "static"
+    assert cache_for(tiny_settings, "cuda:1") == "static"
+    dynamic = load_settings(environ={"DETOX_GENERATION_CACHE": "dynamic"})
+    assert cache_for(dynamic, torch.device("cuda")) == "dynamic"
+    with pytest.raises(DetoxError, match="generation_cache='paged'.*auto, static or dynamic"):
+        load_settings(environ={}, generation_cache="paged")
+    model, tokenizer = load_policy(tiny_settings)
+    with pytest.raises(ValueError, match="cache='paged'"):
+        generate(model, tokenizer, [[2, 3]], batch_size=1, cache="paged", progress=False)
