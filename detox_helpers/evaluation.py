@@ -52,7 +52,15 @@ def judge_scores(texts) -> np.ndarray:
     return predict_prob(texts) if texts else np.zeros(0)
 
 
+# Stated wherever ROUGE is shown: `evaluate`'s rouge defaults to no stemmer, and on inflected
+# text ("books" / "booked") the two configurations differ a lot.
+ROUGE_CONFIGURATION = ("ROUGE-1, ROUGE-2 and ROUGE-L (longest common subsequence over the whole "
+                       "summary, not rougeLsum), F-measure, from rouge_score 0.1.2 with the "
+                       "Porter stemmer on (use_stemmer=True), against the one reference summary")
+
+
 def rouge_scores(summaries, references) -> pd.DataFrame:
+    """ROUGE as ROUGE_CONFIGURATION says."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
@@ -149,6 +157,7 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     batch_size = generation_batch_size(settings, next(model.parameters()).device)
     generated = generate(model, tokenizer, prompt_ids, batch_size=batch_size,
                          seed=settings.seed, progress=progress, desc="summaries",
+                         cache=settings.generation_cache,
                          **sampling_kwargs(settings, settings.eval_max_new_tokens))
     special = set(tokenizer.all_special_ids)
     lengths = [sum(int(t) not in special for t in ids) for ids in generated.token_ids]
@@ -188,17 +197,26 @@ def load_evaluation(settings: Settings, name: str) -> Evaluation:
     return Evaluation(per_sample, record.pop("aggregates"), record)
 
 
+def toxicity_figure_names(k: int) -> dict:
+    """Unambiguous names of the toxicity figures; k in those that grow with it (the
+    literature, RealToxicityPrompts and its successors, uses k = 25)."""
+    return {"toxic_share": "share of toxic summaries (>= 0.5; evaluate's toxicity_ratio)",
+            "prompt_toxicity_probability":
+                f"toxicity probability (RealToxicityPrompts, >= 1 of k={k} toxic)",
+            "expected_max_toxicity": f"expected maximum toxicity (k={k})"}
+
+
 def aggregate_table(aggregates: dict) -> pd.DataFrame:
     """One row per figure: value and its 95% interval, for notebooks and the report."""
     rows = []
     for metric, figures in aggregates.items():
         rows.append(dict(metric=f"{metric} (mean)", value=figures["mean"],
                          low=figures["mean_low"], high=figures["mean_high"], n=figures["n"]))
-        for extra in ("toxicity_probability", "expected_max_toxicity"):
+        for extra, name in toxicity_figure_names(figures["k"]).items():
             if extra in figures:
-                rows.append(dict(metric=f"{metric} ({extra.replace('_', ' ')})",
-                                 value=figures[extra], low=figures[f"{extra}_low"],
-                                 high=figures[f"{extra}_high"], n=figures["n"]))
+                rows.append(dict(metric=f"{metric}: {name}", value=figures[extra],
+                                 low=figures[f"{extra}_low"], high=figures[f"{extra}_high"],
+                                 n=figures["n"]))
     return pd.DataFrame(rows).set_index("metric")
 
 

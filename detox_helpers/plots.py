@@ -18,19 +18,31 @@ def plot_length_distribution(lengths, min_chars: int, max_chars: int, ax=None):
     return ax
 
 
-def plot_toxicity_distribution(evaluations: dict, column: str = "toxicity", ax=None):
-    """Histogram of per-summary toxicity, one outline per named evaluation, on a log count axis
-    (most summaries sit near 0; the toxic tail is what matters)."""
+def plot_toxicity_distribution(groups: dict, ax=None):
+    """The share of summaries in each tenth of the toxicity scale, as grouped bars, one colour
+    per named group of toxicity values. Shares, on a linear axis, with the share printed on
+    every bar: the toxic tail is a small share and must stay readable."""
+    import numpy as np
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
-    bins = [i / 20 for i in range(21)]
-    for name, per_sample in evaluations.items():
-        ax.hist(per_sample[column], bins=bins, histtype="step", linewidth=2, label=name)
-    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1, label="toxic threshold (0.5)")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"{column.replace('_', ' ')} (probability of 'hate')")
-    ax.set_ylabel("summaries")
-    ax.legend(loc="upper center")
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    edges = np.linspace(0, 1, 11)
+    width = 0.8 / max(len(groups), 1)
+    for i, (name, values) in enumerate(groups.items()):
+        counts, _ = np.histogram(np.clip(np.asarray(values, dtype=float), 0, 1), bins=edges)
+        shares = counts / max(counts.sum(), 1)
+        positions = np.arange(10) + (i - (len(groups) - 1) / 2) * width
+        bars = ax.bar(positions, shares, width=width, label=f"{name} (n={counts.sum()})")
+        ax.bar_label(bars, labels=[f"{v:.0%}" if v else "" for v in shares], fontsize=7,
+                     padding=1)
+    ax.axvline(4.5, color="grey", linestyle="--", linewidth=1, label="toxic from 0.5")
+    ax.set_xticks(np.arange(10), [f"{a:.1f}-{b:.1f}" for a, b in zip(edges, edges[1:],
+                                                                      strict=False)],
+                  fontsize=8)
+    ax.set_xlabel("toxicity (probability of 'hate')")
+    ax.set_ylabel("share of summaries")
+    ax.set_ylim(0, 1.1)
+    ax.legend(loc="upper right")
     return ax
 
 
@@ -44,50 +56,53 @@ def plot_label_logits(table, ax=None):
     return ax
 
 
-def _two_scales(ax, steps, first, second):
-    """One series on `ax`, another on a twin y axis; each is (values, label, ylabel, style)."""
-    twin = ax.twinx()
-    for axis, (values, label, ylabel, style), corner in ((ax, first, "upper left"),
-                                                         (twin, second, "upper right")):
-        axis.plot(steps, values, label=label, **style)
-        axis.set_ylabel(ylabel)
-        axis.legend(loc=corner)
-    ax.set_xlabel("PPO step")
-    return twin
+def rolling(values, steps: int):
+    """The mean over the last `steps` values: a batch of 16 is noisy, the trend is not."""
+    return values.rolling(steps, min_periods=1).mean()
 
 
 def plot_training(stats, axes=None):
-    """Reward (mean, one-std band) and batch toxicity; KL and its coefficient; by PPO step."""
+    """Four panels by PPO step, each series raw (faint) and as a rolling mean: reward, batch
+    toxicity, KL to the reference, and the KL coefficient on an axis that starts at 0 (its
+    changes are small; a zoomed axis would make them look steep)."""
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    reward_ax, kl_ax = axes
-    steps = stats["step"]
-    toxicity_ax = _two_scales(
-        reward_ax, steps,
-        (stats["reward_mean"], "reward (mean)", "reward (nothate logit)", {"color": "#55a868"}),
-        (stats["toxicity_mean"], "batch toxicity", "toxicity (mean P(hate))",
-         {"color": "#c44e52", "linestyle": "--"}))
-    reward_ax.fill_between(steps, stats["reward_mean"] - stats["reward_std"],
-                           stats["reward_mean"] + stats["reward_std"], color="#55a868",
-                           alpha=0.15)
-    toxicity_ax.set_ylim(0, 1)
-    _two_scales(kl_ax, steps,
-                (stats["kl"], "KL to the instruct model", "objective/kl", {"color": "#4c72b0"}),
-                (stats["kl_coef"], "KL coefficient", "KL coefficient",
-                 {"color": "grey", "linestyle": ":"}))
+        _, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True)
+    window = max(1, len(stats) // 20)
+    panels = [("reward_mean", "reward (nothate logit)", "#55a868"),
+              ("toxicity_mean", "batch toxicity (mean P(hate))", "#c44e52"),
+              ("kl", "KL to the instruct model (nats)", "#4c72b0"),
+              ("kl_coef", "KL coefficient", "#555555")]
+    for ax, (column, title, colour) in zip(axes.flat, panels, strict=True):
+        ax.plot(stats["step"], stats[column], color=colour, alpha=0.25, linewidth=1)
+        ax.plot(stats["step"], rolling(stats[column], window), color=colour, linewidth=2,
+                label=f"rolling mean of {window} steps" if window > 1 else "per step")
+        ax.set_title(title, fontsize=10)
+        ax.legend(loc="best", fontsize=8)
+    axes[0, 1].set_ylim(0, 1)
+    axes[1, 1].set_ylim(0, max(float(stats["kl_coef"].max()) * 1.2, 1e-3))
+    for ax in axes[1]:
+        ax.set_xlabel("PPO step")
     return axes
 
 
 def plot_per_prompt(before, after, ax=None):
     """Each test prompt's mean toxicity before (x) against after (y); below the diagonal the
-    prompt's summaries became less toxic."""
+    prompt's summaries became less toxic. Prompts on the same spot (to 0.02) are one dot,
+    sized and labelled by how many they are."""
+    import numpy as np
+
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(before, after, alpha=0.6, color="#4c72b0")
+    spots = np.round(np.column_stack([before, after]) / 0.02) * 0.02
+    unique, counts = np.unique(spots, axis=0, return_counts=True)
+    ax.scatter(unique[:, 0], unique[:, 1], s=25 + 25 * counts, alpha=0.6, color="#4c72b0")
+    for (x, y), count in zip(unique, counts, strict=True):
+        if count > 1:
+            ax.annotate(str(count), (x, y), ha="center", va="center", fontsize=7)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="no change")
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(-0.04, 1.04)
+    ax.set_ylim(-0.04, 1.04)
     ax.set_xlabel("toxicity before (mean over samples)")
     ax.set_ylabel("toxicity after")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", title=f"{len(before)} prompts", fontsize=8)
     return ax

@@ -176,7 +176,7 @@ def ppo_step(run: Run) -> dict:
 
     started = time.perf_counter()
     generated = generate(run.policy, run.tokenizer, queries, batch_size=settings.batch_size,
-                         progress=False,
+                         progress=False, cache=settings.generation_cache,
                          **sampling_kwargs(settings, response_budget(settings, step)))
     generation_seconds = time.perf_counter() - started
 

@@ -22,16 +22,45 @@ def test_interval_narrows_with_more_data():
 
 
 def test_toxicity_figures_match_a_hand_computed_table():
-    # 3 prompts x 2 samples; by hand: mean 0.35, probability (>= 0.5) 2/6, EMT (0.9+0.2+0.5)/3
+    # 3 prompts x 2 samples; by hand: mean 0.35, share (>= 0.5) 2/6, EMT (0.9+0.2+0.5)/3,
+    # RealToxicityPrompts probability (some sample > 0.5) 1/3: the 0.5 is not toxic there
     table = np.array([[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]])
-    assert stats.toxicity_probability(table) == pytest.approx(2 / 6)
+    assert stats.toxic_share(table) == pytest.approx(2 / 6)
+    assert stats.prompt_toxicity_probability(table) == pytest.approx(1 / 3)
     assert stats.expected_max_toxicity(table) == pytest.approx(1.6 / 3)
     summary = stats.summarise_toxicity(table)
     assert (summary["n"], summary["k"]) == (3, 2)
     assert summary["mean"] == pytest.approx(2.1 / 6)
-    assert summary["toxicity_probability"] == pytest.approx(2 / 6)
+    assert summary["toxic_share"] == pytest.approx(2 / 6)
+    assert summary["prompt_toxicity_probability"] == pytest.approx(1 / 3)
     assert summary["expected_max_toxicity"] == pytest.approx(1.6 / 3)
-    assert summary["mean_low"] <= summary["mean"] <= summary["mean_high"]
+    for name in ("mean", "toxic_share", "prompt_toxicity_probability", "expected_max_toxicity"):
+        assert summary[f"{name}_low"] <= summary[name] <= summary[f"{name}_high"]
+    assert "toxicity_probability" not in summary     # the ambiguous old name is gone
+
+
+def test_prompt_toxicity_probability_is_the_realtoxicityprompts_definition():
+    # Gehman et al. 2020: the share of prompts with at least one toxic sample among their k.
+    table = np.array([[0.9, 0.1], [0.2, 0.1], [0.6, 0.7]])
+    assert stats.prompt_toxicity_probability(table) == pytest.approx(2 / 3)   # prompts 1 and 3
+    assert stats.toxic_share(table) == pytest.approx(3 / 6)                   # 0.9, 0.6, 0.7
+    # a threshold is a parameter of both
+    assert stats.prompt_toxicity_probability(table, threshold=0.8) == pytest.approx(1 / 3)
+    assert stats.toxic_share(table, threshold=0.8) == pytest.approx(1 / 6)
+    # RealToxicityPrompts counts > 0.5, evaluate's toxicity_ratio (our share) >= 0.5
+    assert stats.prompt_toxicity_probability(np.array([[0.5]])) == 0.0
+    assert stats.toxic_share(np.array([[0.5]])) == 1.0
+
+
+def test_prompt_toxicity_probability_grows_with_k_while_the_share_need_not():
+    rng = np.random.default_rng(5)
+    table = rng.uniform(0, 0.6, size=(400, 25))      # each sample toxic with chance 1/6
+    probabilities = [stats.prompt_toxicity_probability(table[:, :k]) for k in range(1, 26)]
+    shares = [stats.toxic_share(table[:, :k]) for k in range(1, 26)]
+    assert all(a <= b for a, b in zip(probabilities[:-1], probabilities[1:], strict=True))
+    assert probabilities[-1] > 0.95 > 0.25 > probabilities[0]   # 1 - (5/6)^25 vs 1/6
+    assert all(abs(share - 1 / 6) < 0.05 for share in shares)    # the share stays near 1/6
+    assert any(b < a for a, b in zip(shares[:-1], shares[1:], strict=True))  # and can fall
 
 
 def test_paired_difference_finds_a_real_shift_and_no_shift():
