@@ -35,7 +35,7 @@ VALUE_HEAD_FILE = "value_head.safetensors"
 FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir", "precision",
                   "eval_max_new_tokens", "eval_size", "eval_samples_per_prompt",
                   "eval_batch_size", "qualitative_rows", "sft_steps", "sft_learning_rate",
-                  "sft_batch_size", "generation_cache"}
+                  "sft_batch_size", "generation_cache", "run_name"}
 
 
 def training_settings(settings: Settings) -> dict:

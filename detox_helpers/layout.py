@@ -11,6 +11,8 @@
         report/report.md               the written report and its figures
         executed/<profile>/            the notebooks as `demo` / `run` executed them
         benchmarks/                    what the scripts in benchmarks/ measured
+        runs/<name>/                   a named run (setting run_name): its own eval/, ppo/,
+                                       report/ and executed/, beside the unnamed run's
 
     detox_helpers/tiny-world/          the offline miniature shipped with the package
         dialogsum/  policy-base/  instruct-adapter/  reward-classifier/  BUILD.json
@@ -34,6 +36,7 @@ WORLD_PARTS = {"dataset": "dialogsum", "policy_model": "policy-base",
                "instruct_adapter": "instruct-adapter", "reward_model": "reward-classifier"}
 WORLD_DATA_FILE = "dialogsum.train.jsonl"
 BUILD_RECORD = "BUILD.json"
+RUN_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a plain file name: results and run names
 PARTIAL = ".partial"
 
 
@@ -43,6 +46,17 @@ def default_artifacts_dir() -> Path:
     if (checkout / "pyproject.toml").exists():
         return checkout / ARTIFACTS
     return Path.cwd() / ARTIFACTS
+
+
+def shown(path) -> str:
+    """A path as printed for people: relative to the checkout (or the working folder) when it
+    lies inside, so that printed output holds no machine's absolute paths."""
+    path = Path(path).resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    for base in (checkout, Path.cwd()):
+        if path.is_relative_to(base) and path != base:
+            return str(path.relative_to(base))
+    return str(path)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -60,7 +74,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 def check_result_name(name: str) -> str:
     """A name for saved results must be a plain file name: letters, digits, `.`, `_`, `-`."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or ""):
+    if not re.fullmatch(RUN_NAME, name or ""):
         raise DetoxError(f"{name!r} is not a valid results name: use letters, digits, '.', '_' "
                          "and '-' (no folders, no spaces), e.g. 'baseline' or 'run-2'.")
     return name
@@ -95,17 +109,21 @@ def partial(folder: Path) -> Path:
 
 
 class Layout:
-    """The places under one artifacts folder."""
+    """The places under one artifacts folder. A named run keeps its own results, training and
+    report under `runs/<name>/`, so that runs with other settings sit side by side; the data
+    cache and the benchmarks are shared."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, run: str = ""):
         self.root = Path(root)
+        self.run = run
+        self.run_root = self.root / "runs" / run if run else self.root
 
     def data_cache(self, key: str) -> Path:
         return self.root / "data" / f"dialogsum-{key}"
 
     @property
     def eval_dir(self) -> Path:
-        return self.root / "eval"
+        return self.run_root / "eval"
 
     def eval_table(self, name: str) -> Path:
         return self.eval_dir / f"{name}.csv"
@@ -115,7 +133,7 @@ class Layout:
 
     @property
     def ppo_dir(self) -> Path:
-        return self.root / "ppo"
+        return self.run_root / "ppo"
 
     @property
     def stats_file(self) -> Path:
@@ -135,7 +153,7 @@ class Layout:
 
     def previous_run(self, stamp: str) -> Path:
         """Where a new run sets the previous run's folder aside."""
-        return self.root / "ppo-previous" / stamp
+        return self.run_root / "ppo-previous" / stamp
 
     @property
     def final_adapter(self) -> Path:
@@ -151,14 +169,14 @@ class Layout:
 
     @property
     def report_dir(self) -> Path:
-        return self.root / "report"
+        return self.run_root / "report"
 
     @property
     def report(self) -> Path:
         return self.report_dir / "report.md"
 
     def executed(self, profile: str) -> Path:
-        return self.root / "executed" / profile
+        return self.run_root / "executed" / profile
 
     @property
     def benchmarks(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -9,6 +11,22 @@ import torch
 from . import sources
 from .errors import DetoxError
 from .settings import Settings
+
+# Notices about library internals that a learner can do nothing about, kept out of the
+# notebooks: transformers 5 always declares T5's output layer tied to its input embeddings, so
+# loading a checkpoint that keeps them apart (flan-t5's and the tiny T5) says so, and merging an
+# adapter says it again; and a deprecation inside transformers that peft calls.
+for _message in ("`is_gradient_checkpointing` is deprecated",
+                 "Input and output embeddings are no longer tied after merging"):
+    warnings.filterwarnings("ignore", message=_message)
+
+
+class _UntiedOutputLayerNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "tied weights mapping" not in record.getMessage()
+
+
+logging.getLogger("transformers.modeling_utils").addFilter(_UntiedOutputLayerNotice())
 
 
 def pick_device(settings: Settings) -> torch.device:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DetoxError
-from .layout import ARTIFACTS, TINY_WORLD_DIR, Layout, default_artifacts_dir, world_paths
+from .layout import ARTIFACTS, RUN_NAME, TINY_WORLD_DIR, Layout, default_artifacts_dir, world_paths
 
 PROFILES = ("full", "tiny")
 DEFAULT_PROFILE = "tiny"
@@ -31,7 +32,10 @@ class Settings:
     profile: str
     """which preset the other defaults come from: `full` (hub models) or `tiny` (offline)"""
     artifacts_dir: str = ARTIFACTS
-    """folder for everything a run writes: data cache, tiny world, results, checkpoints"""
+    """folder for everything a run writes: data cache, results, checkpoints, report"""
+    run_name: str = ""
+    """a name for this run: its results, checkpoints and report go to `runs/<name>/` in the
+    artifacts folder, so runs with other settings can be compared side by side; empty: none"""
     seed: int = 42
     """seed for data order, sampling and initialisation"""
     device: str = "auto"
@@ -140,7 +144,7 @@ class Settings:
     @property
     def layout(self) -> Layout:
         """Every place a run with these settings writes (see layout.py)."""
-        return Layout(self.artifacts)
+        return Layout(self.artifacts, self.run_name)
 
     @property
     def lora_targets(self) -> list[str]:
@@ -151,6 +155,8 @@ def _problems(s: Settings) -> list[str]:
     """Each out-of-range value, named with the field and the rule it breaks."""
     checks = [
         (s.profile in PROFILES, f"profile={s.profile!r} (known profiles: {', '.join(PROFILES)})"),
+        (not s.run_name or re.fullmatch(RUN_NAME, s.run_name) is not None,
+         f"run_name={s.run_name!r} (letters, digits, '.', '_' and '-'; no folders)"),
         (s.precision in ("auto", "float32", "bfloat16"),
          f"precision={s.precision!r} (use auto, float32 or bfloat16)"),
         (s.device == "auto" or s.device.split(":")[0] in ("cpu", "cuda", "mps"),

@@ -104,3 +104,40 @@ def test_too_small_a_train_split_is_a_clear_error(isolated_settings):
     settings = isolated_settings(batch_size=400, mini_batch_size=4)
     with pytest.raises(DetoxError, match="fewer than batch_size=400"):
         ppo.start(settings, progress=False)
+
+
+def without_timings(row):
+    return {k: v for k, v in row.items() if k not in ppo.TIMING_COLUMNS}
+
+
+def test_a_step_taken_apart_is_the_step_ppo_step_takes(isolated_settings, tmp_path):
+    whole = ppo.start(isolated_settings(artifacts_dir=tmp_path / "a", **SMALL), progress=False)
+    parts = ppo.start(isolated_settings(artifacts_dir=tmp_path / "b", **SMALL), progress=False)
+    for _ in range(2):
+        expected = ppo.ppo_step(whole)
+        step = ppo.take_batch(parts)
+        ppo.sample(parts, step)
+        ppo.score(parts, step)
+        ppo.optimise(parts, step)
+        row = ppo.record(parts, step)
+        assert without_timings(row) == pytest.approx(without_timings(expected), rel=1e-5)
+    assert {"returns_mean", "advantages_mean", "clipfrac", "value_error"} <= set(row)
+
+
+def test_a_reward_function_replaces_the_reward_but_not_the_measured_toxicity(isolated_settings,
+                                                                              tmp_path):
+    plain = ppo.start(isolated_settings(artifacts_dir=tmp_path / "a", **SMALL), progress=False)
+    custom = ppo.start(isolated_settings(artifacts_dir=tmp_path / "b", **SMALL), progress=False)
+    seen = []
+
+    def constant(prompts, summaries):
+        seen.append((len(prompts), len(summaries)))
+        return [0.25] * len(summaries)
+
+    expected = ppo.ppo_step(plain)
+    row = ppo.ppo_step(custom, reward_function=constant)
+    assert seen == [(4, 4)]
+    assert row["reward_mean"] == pytest.approx(0.25) and row["reward_std"] == 0
+    assert row["reward_mean"] != pytest.approx(expected["reward_mean"])
+    # the same samples (sampling comes before the reward), so the classifier's toxicity agrees
+    assert row["toxicity_mean"] == pytest.approx(expected["toxicity_mean"], rel=1e-5)

@@ -101,3 +101,21 @@ def test_settings_are_frozen_and_every_field_is_documented():
         line = next(i for i, text in enumerate(source.splitlines()) if text.strip().startswith(
             f"{name}:"))
         assert source.splitlines()[line + 1].strip().startswith('"""'), f"{name} lacks a docstring"
+
+
+def test_a_named_run_has_its_own_folders_and_shares_the_data_cache(tmp_path):
+    named = load_settings(environ={}, artifacts_dir=tmp_path, run_name="kl-free")
+    plain = load_settings(environ={}, artifacts_dir=tmp_path)
+    assert named.layout.eval_dir == tmp_path / "runs" / "kl-free" / "eval"
+    assert named.layout.final_adapter.is_relative_to(tmp_path / "runs" / "kl-free")
+    assert plain.layout.final_adapter.parent.parent == tmp_path
+    assert named.layout.data_cache("k") == plain.layout.data_cache("k")
+    with pytest.raises(DetoxError, match="run_name"):
+        load_settings(environ={}, run_name="../elsewhere")
+
+
+def test_paths_are_shown_relative_to_the_checkout():
+    from detox_helpers.layout import TINY_WORLD_DIR, shown
+
+    assert shown(TINY_WORLD_DIR / "policy-base") == "detox_helpers/tiny-world/policy-base"
+    assert shown("/somewhere/else") == "/somewhere/else"
