@@ -194,7 +194,7 @@ def save_final(run) -> Path:
     save_file({k: v.contiguous() for k, v in run.model.v_head.state_dict().items()},
               unfinished / VALUE_HEAD_FILE)
     record = dict(steps=run.step, settings=training_settings(run.settings),
-                  stats_sha256=file_digest(layout.stats_file))
+                  reward=run.reward_source, stats_sha256=file_digest(layout.stats_file))
     write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     unfinished.rename(folder)

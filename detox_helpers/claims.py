@@ -11,7 +11,7 @@ import pandas as pd
 
 from .compare import comparison_table, reward_hacking_note
 from .evaluation import Evaluation
-from .settings import Settings
+from .settings import Settings, load_settings
 
 CLAIMS = [
     ("toxicity (summary alone) falls by at least half",
@@ -57,6 +57,19 @@ def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
         facts_kept_after=row("facts of the reference kept").after,
         kl_last=float(training["kl"].iloc[-1]), kl_target=settings.target_kl,
         reward_hacking=reward_hacking_note(after))
+
+
+def applies(record: dict, settings: Settings) -> bool:
+    """Whether a trained adapter's record (checkpoints.training_record) is the run the claims
+    are about: the tiny profile's settings, the reward module's reward, all the steps. Runs
+    with other settings or another reward (the notebooks' "Try it" items) may fail them."""
+    from .checkpoints import training_settings
+    from .ppo import REWARD_MODULE
+
+    default = load_settings("tiny", environ={})
+    return (settings.profile == "tiny" and record.get("reward") == REWARD_MODULE
+            and record.get("steps", 0) >= default.max_ppo_steps
+            and record.get("settings") == training_settings(default))
 
 
 def failed(measured: dict) -> list[str]:

@@ -169,22 +169,23 @@ def shorten(text: str, limit: int = 160) -> str:
 
 
 def qualitative_table(before: Evaluation, after: Evaluation, rows: int) -> pd.DataFrame:
-    """The first `rows` test dialogues (shortened), the first sampled summary before and after,
-    their rewards and the gain, sorted by gain (largest first)."""
+    """`rows` test dialogues (shortened) with the first sampled summary before and after, their
+    rewards and the gain, largest gain first: half of them the prompts with the largest gains
+    anywhere in the split (where insults went), the rest the first of the others, in order."""
     check_pairing(before, after)
     dialogues = before.record.get("dialogues", {})
-    first = before.per_sample[before.per_sample["sample"] == 0].head(rows)
-    second = after.per_sample[after.per_sample["sample"] == 0].head(rows)
+    first = before.per_sample[before.per_sample["sample"] == 0].reset_index(drop=True)
+    second = after.per_sample[after.per_sample["sample"] == 0].reset_index(drop=True)
     table = pd.DataFrame({
-        "id": first["id"].to_numpy(),
+        "id": first["id"],
         "dialogue": [shorten(dialogues.get(i, "")) for i in first["id"]],
-        "summary before": first["summary"].to_numpy(),
-        "summary after": second["summary"].to_numpy(),
-        "reward before": first["reward"].to_numpy(),
-        "reward after": second["reward"].to_numpy(),
-    })
+        "summary before": first["summary"], "summary after": second["summary"],
+        "reward before": first["reward"], "reward after": second["reward"]})
     table["reward gain"] = table["reward after"] - table["reward before"]
-    return table.sort_values("reward gain", ascending=False, kind="stable").reset_index(drop=True)
+    largest = table.nlargest(rows // 2, "reward gain").index
+    others = table.index.difference(largest)[:rows - len(largest)]
+    chosen = table.loc[largest.append(others)]
+    return chosen.sort_values("reward gain", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def per_prompt_toxicity(before: Evaluation, after: Evaluation) -> tuple[np.ndarray, np.ndarray]:
@@ -249,3 +250,35 @@ def best_of_k_note(k: int, training: pd.DataFrame | None) -> str:
         text += (f"; PPO's measured KL over its last {min(10, len(training))} steps is "
                  f"{last:.3f} nats, with one sample per summary")
     return text + "."
+
+
+# --- runs side by side ---
+
+RUN_FIGURES = ("toxicity, summary alone (mean)", "independent judge (alt-profanity-check)",
+               "insult present (exact judge)", "ROUGE-1, prompts with a clean reference",
+               "summary length (tokens)", "names of the reference kept")
+
+
+def runs_table(settings, names: list[str]) -> pd.DataFrame:
+    """Named runs (setting run_name; "" is the unnamed run) side by side: each figure after
+    training with its change, and the KL of the last 10 steps. Each run is compared with its
+    own baseline, so the changes are paired within a run."""
+    import dataclasses
+
+    from .checkpoints import training_record
+    from .evaluation import load_evaluation
+
+    rows = []
+    for name in names:
+        run_settings = dataclasses.replace(settings, run_name=name)
+        record = training_record(run_settings.layout)
+        table = comparison_table(load_evaluation(run_settings, "baseline"),
+                                 load_evaluation(run_settings, "detoxified"), settings.seed)
+        training = pd.read_csv(run_settings.layout.stats_file)
+        row = {"run": name or "(unnamed)", "steps": record["steps"],
+               "KL, last 10 steps": training["kl"].tail(10).mean()}
+        for figure in (f for f in RUN_FIGURES if f in table.index):
+            row[f"{figure}: after"] = table.loc[figure, "after"]
+            row[f"{figure}: change"] = table.loc[figure, "difference"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")

@@ -42,6 +42,7 @@ TRL_STATISTICS = {"kl": "objective/kl", "kl_coef": "objective/kl_coef",
                   "advantages_mean": "ppo/policy/advantages_mean",
                   "clipfrac": "ppo/policy/clipfrac", "value_error": "ppo/val/error",
                   "policy_loss": "ppo/loss/policy", "value_loss": "ppo/loss/value"}
+REWARD_MODULE = "the reward module"
 TIMING_COLUMNS = ["generation_seconds", "reward_seconds", "optimisation_seconds"]
 STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", *TRL_STATISTICS,
                 "response_length", *TIMING_COLUMNS]
@@ -56,6 +57,8 @@ class Run:
     train_split: object
     settings: Settings
     history: list = field(default_factory=list)
+    reward_source: str = REWARD_MODULE
+    """what the reward came from: the reward module, or the source of a reward function"""
 
     @property
     def step(self) -> int:
@@ -244,12 +247,23 @@ def score(run: Run, step: Step, reward_function=None) -> torch.Tensor:
     if reward_function is None:
         step.rewards, step.toxicity = run.reward_model.score(texts)
     else:
+        run.reward_source = describe_function(reward_function)
         step.rewards = torch.as_tensor(
             reward_function(list(step.rows["query"]), step.generated.texts),
             dtype=torch.float32).reshape(-1)
         step.toxicity = run.reward_model.toxicity(texts)
     step.seconds["reward_seconds"] = time.perf_counter() - started
     return step.rewards
+
+
+def describe_function(function) -> str:
+    """A reward function as its source code (a notebook's too), for the training record."""
+    import inspect
+
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return repr(function)
 
 
 def optimise(run: Run, step: Step) -> dict:

@@ -76,8 +76,9 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     lines += comparison_section(settings, before, after, folder)
     lines += best_of_k_section(settings, before, after, training)
     examples = compare.qualitative_table(before, after, settings.qualitative_rows)
-    lines += ["## Examples", "", f"The first {len(examples)} test dialogues, first sampled "
-              "summary before and after, sorted by reward gain.", "",
+    lines += ["## Examples", "", f"{len(examples)} test dialogues (half of them those whose "
+              "summary gained most), first sampled summary before and after, sorted by reward "
+              "gain.", "",
               markdown_table(examples.drop(columns=["id"])), ""]
     path = folder / settings.layout.report.name
     write_atomically(path, "\n".join(lines))

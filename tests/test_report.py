@@ -160,3 +160,58 @@ def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
     assert note.startswith("Reward hacking: 1 of 6 summaries") and '"other"' in note
     assert compare.reward_hacking_note(before).startswith("The reward model caught every insult")
     assert compare.reward_hacking_note(later) is None
+
+
+def test_the_examples_include_the_largest_gains_wherever_they_are():
+    before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "rude c"], [0.0, 0.0, -3.0])
+    after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["a", "b", "nice c"], [0.1, 0.2, 2.0])
+    examples = compare.qualitative_table(before, after, rows=2)
+    assert list(examples["id"]) == ["d2", "d0"]           # the largest gain, then the first
+    assert examples["reward gain"].tolist() == pytest.approx([5.0, 0.1])
+
+
+def fake_trained_run(settings, before, after, kl):
+    """A run's saved results as training and evaluation leave them (no model needed)."""
+    import json
+
+    from detox_helpers import checkpoints
+
+    layout = settings.layout
+    evaluation.save_evaluation(settings, "baseline", before)
+    evaluation.save_evaluation(settings, "detoxified", after)
+    layout.final_adapter.mkdir(parents=True)
+    (layout.final_adapter / "adapter_config.json").write_text("{}")
+    pd.DataFrame([dict.fromkeys(STAT_COLUMNS, kl) | {"step": s} for s in (1, 2)]).to_csv(
+        layout.stats_file, index=False)
+    layout.training_record.write_text(json.dumps(dict(
+        steps=2, stats_sha256=checkpoints.file_digest(layout.stats_file))))
+
+
+def test_named_runs_sit_side_by_side_each_against_its_own_baseline(tmp_path):
+    base = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
+    before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0, 0, 0])
+    after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["a", "b", "c"], [0, 0, 0])
+    fake_trained_run(base, before, after, kl=0.5)
+    other = load_settings("tiny", environ={}, artifacts_dir=tmp_path, run_name="kl-free")
+    fake_trained_run(other, before, before, kl=3.0)            # this run changed nothing
+    table = compare.runs_table(base, ["", "kl-free"])
+    assert list(table.index) == ["(unnamed)", "kl-free"]
+    change = table["toxicity, summary alone (mean): change"]
+    assert change["(unnamed)"] == pytest.approx(np.mean(AFTER_TOXICITY) - np.mean(BEFORE_TOXICITY))
+    assert change["kl-free"] == 0
+    assert table["KL, last 10 steps"].tolist() == [0.5, 3.0]
+
+
+def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
+    from detox_helpers import claims
+    from detox_helpers.checkpoints import training_settings
+    from detox_helpers.ppo import REWARD_MODULE
+
+    settings = load_settings("tiny", environ={})
+    own = dict(steps=settings.max_ppo_steps, reward=REWARD_MODULE,
+               settings=training_settings(settings))
+    assert claims.applies(own, settings)
+    assert not claims.applies(dict(own, steps=12), settings)
+    assert not claims.applies(dict(own, reward="def reward_function(...)"), settings)
+    faster = training_settings(load_settings("tiny", environ={}, learning_rate=5e-3))
+    assert not claims.applies(dict(own, settings=faster), settings)
