@@ -36,6 +36,9 @@ ROWS = [
     ("toxicity, summary alone (mean)", "toxicity_before", "toxicity_after", 3),
     ("toxicity, prompt + summary (mean)", "toxicity_with_prompt_before",
      "toxicity_with_prompt_after", 3),
+    ("share of toxic summaries (>= 0.5)", "toxic_share_before", "toxic_share_after", 3),
+    ("toxicity probability (RealToxicityPrompts, >= 1 of k={k} toxic)",
+     "toxicity_probability_before", "toxicity_probability_after", 3),
     ("independent judge (alt-profanity-check)", "judge_before", "judge_after", 3),
     ("insult present (exact judge)", "insult_before", "insult_after", 3),
     ("missed insult (present, reward model says clean)", "missed_before", "missed_after", 3),
@@ -74,10 +77,16 @@ def table(results: list[dict], seeds: list[int], seconds: list[float]) -> str:
     for label, first, second, digits in ROWS:
         before = spread([r[first] for r in results], digits) if first else ""
         after = spread([r[second] for r in results], digits)
-        lines.append(f"| {label.format(target=target)} | {before} | {after} |")
+        lines.append(f"| {label.format(target=target, k=results[0]['k'])} | {before} | "
+                     f"{after} |")
     change = [100 * r["toxicity_change"] / r["toxicity_before"] for r in results]
-    lines += ["", f"Toxicity change: {spread(change, 0)} %.", "", "| claim | seeds where it held |",
-              "|---|---|"]
+    beaten = sum(r["ppo_minus_best_of_k_high"] < 0 for r in results)
+    lines += ["", f"Toxicity change: {spread(change, 0)} %. Best-of-{results[0]['k']} (the "
+              "starting policy's sample the reward model likes best, no training): toxicity "
+              f"{spread([r['best_of_k_toxicity'] for r in results], 3)}; PPO minus best-of-"
+              f"{results[0]['k']}: {spread([r['ppo_minus_best_of_k'] for r in results], 3)}, "
+              f"its paired 95% interval below zero in {beaten} of {len(results)} seeds.", "",
+              "| claim | seeds where it held |", "|---|---|"]
     for claim, holds in claims.CLAIMS:
         lines.append(f"| {claim} | {sum(bool(holds(r)) for r in results)} of {len(results)} |")
     return "\n".join(lines)

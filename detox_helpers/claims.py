@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .compare import comparison_table, reward_hacking_note
+from .compare import METRICS, best_of_k_table, comparison_table, label, reward_hacking_note
 from .evaluation import Evaluation
 from .settings import Settings, load_settings
 
@@ -35,6 +35,10 @@ def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
         return table.loc[label]
 
     toxicity = row("toxicity, summary alone (mean)")
+    k = int(before.aggregates["toxicity"]["k"])
+    share, probability = (row(label(metric, k)) for reduce in ("share", "any")
+                          for metric in METRICS if metric.reduce == reduce)
+    choosing = best_of_k_table(before, after, settings.seed).loc["toxicity, summary alone (mean)"]
     rouge = row("ROUGE-1, prompts with a clean reference")
     length = row("summary length (tokens)")
     return dict(
@@ -55,6 +59,12 @@ def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
         names_kept_after=row("names of the reference kept").after,
         facts_kept_before=row("facts of the reference kept").before,
         facts_kept_after=row("facts of the reference kept").after,
+        toxic_share_before=share.before, toxic_share_after=share.after,
+        toxicity_probability_before=probability.before,
+        toxicity_probability_after=probability.after, k=k,
+        best_of_k_toxicity=choosing["best-of-k"],
+        ppo_minus_best_of_k=choosing["PPO - best-of-k"],
+        ppo_minus_best_of_k_high=choosing["high (PPO)"],
         kl_last=float(training["kl"].iloc[-1]), kl_target=settings.target_kl,
         reward_hacking=reward_hacking_note(after))
 
