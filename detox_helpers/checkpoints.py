@@ -38,6 +38,10 @@ FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir"
                   "sft_batch_size", "generation_cache", "run_name"}
 
 
+class SettingsMismatch(DetoxError):
+    """A checkpoint made under settings that change what a step computes."""
+
+
 def training_settings(settings: Settings) -> dict:
     """The settings a checkpoint depends on, by name."""
     return {name: value for name, value in dataclasses.asdict(settings).items()
@@ -105,8 +109,9 @@ def check_settings(folder: Path, saved: dict, settings: Settings) -> None:
     if changed:
         details = ", ".join(f"{name}: {saved.get(name)!r} then, {now[name]!r} now"
                             for name in changed)
-        raise DetoxError(f"The checkpoint {folder} was made with other settings ({details}). "
-                         "Resume with the same settings, or start a new run without --resume.")
+        raise SettingsMismatch(f"The checkpoint {folder} was made with other settings "
+                               f"({details}). Resume with the same settings, or start a new "
+                               "run without --resume.")
 
 
 def load_checkpoint(run, folder: Path) -> None:
@@ -141,7 +146,7 @@ def resume_latest(run, say=print) -> Path:
             load_checkpoint(run, folder)
             return folder
         except DetoxError as error:
-            if "other settings" in str(error) or folder == folders[0]:
+            if isinstance(error, SettingsMismatch) or folder == folders[0]:
                 raise
             say(f"warning: {error} Falling back to the checkpoint before it.")
     raise AssertionError("unreachable")

@@ -197,9 +197,10 @@ def load_evaluation(settings: Settings, name: str) -> Evaluation:
     return Evaluation(per_sample, record.pop("aggregates"), record)
 
 
-def toxicity_figure_names(k: int) -> dict:
+def toxicity_figure_names(k: int | str) -> dict:
     """Unambiguous names of the toxicity figures; k in those that grow with it (the
-    literature, RealToxicityPrompts and its successors, uses k = 25)."""
+    literature, RealToxicityPrompts and its successors, uses k = 25). `k="{k}"` gives
+    templates to fill later (compare.METRICS)."""
     return {"toxic_share": "share of toxic summaries (>= 0.5; evaluate's toxicity_ratio)",
             "prompt_toxicity_probability":
                 f"toxicity probability (RealToxicityPrompts, >= 1 of k={k} toxic)",
