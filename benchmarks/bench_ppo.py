@@ -10,6 +10,7 @@ Prints seconds per phase for each way and the ratio.
 
     python benchmarks/bench_ppo.py                  # CPU: one step each way
     python benchmarks/bench_ppo.py --steps 3 --dynamic    # GPU: the default (static), dynamic too
+    python benchmarks/bench_ppo.py --profile-optimisation # where trl's step spends its time
 """
 
 from __future__ import annotations
@@ -38,6 +39,42 @@ def timed(device, work):
     result = work()
     sync(device)
     return result, time.perf_counter() - started
+
+
+def profile_optimisation(trainer, device) -> dict:
+    """Time the parts of `PPOTrainer.step` (seconds summed per part, since the last reset):
+    its scoring passes (`batched_forward_pass`: policy with values, then the reference), the
+    mini-batch updates (`train_minibatch`); the rest of the step is advantages, statistics and
+    host syncs. Wraps the trainer's own methods; what they compute is unchanged."""
+    seconds = {"scoring passes": 0.0, "mini-batch updates": 0.0}
+
+    def timing(part, method):
+        def wrapper(*args, **kwargs):
+            result, spent = timed(device, lambda: method(*args, **kwargs))
+            seconds[part] += spent
+            return result
+        return wrapper
+
+    trainer.batched_forward_pass = timing("scoring passes", trainer.batched_forward_pass)
+    trainer.train_minibatch = timing("mini-batch updates", trainer.train_minibatch)
+    return seconds
+
+
+def compare_scoring(trainer, queries, new_tokens, device, repeats=3) -> None:
+    """One scoring pass over the batch, trl's way (chunks of mini_batch_size) and in one pass
+    (`scoring_in_one_pass`, the default on a GPU), timed in this process, ratio printed."""
+    responses = [torch.randint(5, 1000, (new_tokens,), device=device) for _ in queries]
+    inputs = trainer.prepare_model_inputs(list(queries), responses)
+    seconds = {}
+    for one_pass in (False, True):
+        trainer.scoring_in_one_pass = one_pass
+        trainer.batched_forward_pass(trainer.model, queries, responses, inputs)  # warm-up
+        _, spent = timed(device, lambda: [trainer.batched_forward_pass(
+            trainer.model, queries, responses, inputs) for _ in range(repeats)])
+        seconds[one_pass] = spent / repeats
+    trainer.scoring_in_one_pass = device.type == "cuda"
+    print(f"one scoring pass: in chunks of {trainer.config.mini_batch_size} {seconds[False]:.3f} "
+          f"s, in one pass {seconds[True]:.3f} s ({seconds[False] / seconds[True]:.2f}x)")
 
 
 def lab_generation(policy, tokenizer, queries, new_tokens, cache):
@@ -78,6 +115,9 @@ def main():
     parser.add_argument("--static", action="store_true",
                         help="also time the batched step with a static KV cache (compiled on "
                              "CUDA), if the default is not that already")
+    parser.add_argument("--profile-optimisation", action="store_true",
+                        help="split the optimisation phase into trl's scoring passes, "
+                             "mini-batch updates and the rest")
     parser.add_argument("--dynamic", action="store_true",
                         help="also time the batched step with the dynamic KV cache, if the "
                              "default is not that already")
@@ -108,11 +148,14 @@ def main():
               args.steps)
              for cache, wanted in (("static", args.static), ("dynamic", args.dynamic))
              if wanted and cache != default]
+    parts = profile_optimisation(trainer, device) if args.profile_optimisation else None
     results = {}
     for label, generation, reward_input, cache, timed_steps in ways:
         # one untimed step first: warm-up, and compilation for the static cache
         ppo_step(trainer, t5_tok, reward_model, prompts, queries, args.new_tokens, generation,
                  reward_input, device, cache)
+        if parts:
+            parts.update(dict.fromkeys(parts, 0.0))
         steps = [ppo_step(trainer, t5_tok, reward_model, prompts, queries, args.new_tokens,
                           generation, reward_input, device, cache)
                  for _ in range(timed_steps)]
@@ -120,6 +163,14 @@ def main():
         results[label] = sum(phases.values())
         print(f"{label}: {results[label]:.3f} s per step (generation {phases['generation']:.3f}"
               f", reward {phases['reward']:.3f}, optimisation {phases['optimisation']:.3f})")
+        if parts:
+            per_step = {part: spent / len(steps) for part, spent in parts.items()}
+            rest = phases["optimisation"] - sum(per_step.values())
+            print("  optimisation: " + ", ".join(f"{part} {spent:.3f}"
+                                                 for part, spent in per_step.items())
+                  + f", the rest (advantages, statistics, syncs) {rest:.3f}")
+    if parts:
+        compare_scoring(trainer, queries, args.new_tokens, device)
     lab = results[ways[0][0]]
     for label, seconds in list(results.items())[1:]:
         print(f"{label}: {lab / seconds:.1f}x faster than the lab's way")

@@ -134,12 +134,15 @@ def build_trainer(settings: Settings, policy, tokenizer):
     model = AutoModelForSeq2SeqLMWithValueHead.from_pretrained(
         policy, peft_config=lora_config_for(settings), is_trainable=True)
     model.v_head.to(next(policy.parameters()).device)
-    return first_token_trainer(PPOTrainer)(config=ppo_config_for(settings), model=model,
-                                           tokenizer=tokenizer)
+    trainer = first_token_trainer(PPOTrainer)(config=ppo_config_for(settings), model=model,
+                                              tokenizer=tokenizer)
+    trainer.scoring_in_one_pass = next(policy.parameters()).device.type == "cuda"
+    return trainer
 
 
 def first_token_trainer(trainer_class):
-    """trl's PPOTrainer, with the first token of an encoder-decoder's summary trained too.
+    """trl's PPOTrainer, with the first token of an encoder-decoder's summary trained too, and
+    (with `scoring_in_one_pass`, set on a GPU) its scoring passes run over the whole batch.
 
     trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then,
     for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
@@ -148,11 +151,25 @@ def first_token_trainer(trainer_class):
     to stop. Here position 0 counts for every response that has a token after the start token.
     """
     class FirstTokenPPOTrainer(trainer_class):
+        scoring_in_one_pass = False
+
         def batched_forward_pass(self, model, queries, responses, model_inputs,
                                  return_logits=False, response_masks=None):
-            logprobs, logits, values, masks = super().batched_forward_pass(
-                model, queries, responses, model_inputs, return_logits=return_logits,
-                response_masks=response_masks)
+            # trl runs its scoring passes over a whole batch (policy with values, then the
+            # reference) in chunks of mini_batch_size. The inputs are padded once for the whole
+            # batch, so one pass over all of it computes the same numbers with fewer, larger
+            # launches. That is for a GPU; on a 2-core CPU (flan-t5-base shapes) it measured
+            # either way (batch 8: 4.9 s against 5.9 s chunked; batch 16: 7.8 s against 6.8 s),
+            # so the CPU keeps trl's chunks.
+            chunk = self.config.mini_batch_size
+            if self.scoring_in_one_pass:
+                self.config.mini_batch_size = max(len(queries), chunk)
+            try:
+                logprobs, logits, values, masks = super().batched_forward_pass(
+                    model, queries, responses, model_inputs, return_logits=return_logits,
+                    response_masks=response_masks)
+            finally:
+                self.config.mini_batch_size = chunk
             if self.is_encoder_decoder:
                 scored = torch.tensor([len(r) > 1 for r in responses], device=masks.device)
                 masks[:, 0] = scored.to(masks.dtype)

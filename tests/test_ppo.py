@@ -141,3 +141,26 @@ def test_a_reward_function_replaces_the_reward_but_not_the_measured_toxicity(iso
     assert row["reward_mean"] != pytest.approx(expected["reward_mean"])
     # the same samples (sampling comes before the reward), so the classifier's toxicity agrees
     assert row["toxicity_mean"] == pytest.approx(expected["toxicity_mean"], rel=1e-5)
+
+
+def test_one_scoring_pass_over_the_batch_computes_what_trls_chunks_do(isolated_settings):
+    settings = isolated_settings(**SMALL)                      # batch 4, mini-batch 2
+    run = ppo.start(settings, progress=False)
+    assert not run.trainer.scoring_in_one_pass                 # the CPU keeps trl's chunks
+    run.trainer.scoring_in_one_pass = True                     # what a GPU run does
+    queries = [torch.tensor([5, 6, 7, 1]), torch.tensor([8, 9, 1]), torch.tensor([4, 1]),
+               torch.tensor([3, 3, 3, 3, 1])]
+    responses = [torch.tensor([0, 11, 12, 13, 1]), torch.tensor([0, 14, 1]),
+                 torch.tensor([0, 15, 16, 1]), torch.tensor([0, 17, 1])]
+    inputs = run.trainer.prepare_model_inputs(queries, responses)
+    calls, forward = [], run.trainer.model.forward
+    run.trainer.model.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    whole = run.trainer.batched_forward_pass(run.trainer.model, queries, responses, inputs,
+                                             return_logits=True)
+    assert len(calls) == 1                                         # one pass, not two chunks
+    chunked = super(type(run.trainer), run.trainer).batched_forward_pass(
+        run.trainer.model, queries, responses, inputs, return_logits=True)
+    assert len(calls) == 3 and run.trainer.config.mini_batch_size == 2  # trl's: 2 chunks
+    for ours, trls in zip(whole[:3], chunked[:3], strict=True):    # logprobs, logits, values
+        assert torch.allclose(ours, trls, atol=1e-5)
+    assert whole[3][:, 1:].tolist() == chunked[3][:, 1:].tolist()  # masks, but position 0
