@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .compare import METRICS, best_of_k_table, comparison_table, label, reward_hacking_note
+from .compare import best_of_k_table, comparison_table, reward_hacking_note
 from .evaluation import Evaluation
 from .settings import Settings, load_settings
 
@@ -26,47 +26,39 @@ CLAIMS = [
 ]
 
 
+# The figures whose before and after the claims and the seeds benchmark read: key -> label
+# (`{k}` where the label carries the samples per prompt).
+BEFORE_AFTER = {
+    "toxicity": "toxicity, summary alone (mean)",
+    "toxicity_with_prompt": "toxicity, prompt + summary (mean)",
+    "toxic_share": "share of toxic summaries (>= 0.5; evaluate's toxicity_ratio)",
+    "toxicity_probability": "toxicity probability (RealToxicityPrompts, >= 1 of k={k} toxic)",
+    "judge": "independent judge (alt-profanity-check)",
+    "insult": "insult present (exact judge)",
+    "missed": "missed insult (present, reward model says clean)",
+    "rouge1_clean_reference": "ROUGE-1, prompts with a clean reference",
+    "length": "summary length (tokens)",
+    "names_kept": "names of the reference kept",
+    "facts_kept": "facts of the reference kept",
+}
+
+
 def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
             settings: Settings) -> dict:
     """The figures the claims read, from the two evaluations and the training statistics."""
     table = comparison_table(before, after, settings.seed)
-
-    def row(label):
-        return table.loc[label]
-
-    toxicity = row("toxicity, summary alone (mean)")
     k = int(before.aggregates["toxicity"]["k"])
-    share, probability = (row(label(metric, k)) for reduce in ("share", "any")
-                          for metric in METRICS if metric.reduce == reduce)
-    choosing = best_of_k_table(before, after, settings.seed).loc["toxicity, summary alone (mean)"]
-    rouge = row("ROUGE-1, prompts with a clean reference")
-    length = row("summary length (tokens)")
-    return dict(
-        toxicity_before=toxicity.before, toxicity_after=toxicity.after,
-        toxicity_change=toxicity.difference, toxicity_change_high=toxicity.high,
-        toxicity_with_prompt_before=row("toxicity, prompt + summary (mean)").before,
-        toxicity_with_prompt_after=row("toxicity, prompt + summary (mean)").after,
-        judge_before=row("independent judge (alt-profanity-check)").before,
-        judge_after=row("independent judge (alt-profanity-check)").after,
-        insult_before=row("insult present (exact judge)").before,
-        insult_after=row("insult present (exact judge)").after,
-        missed_before=row("missed insult (present, reward model says clean)").before,
-        missed_after=row("missed insult (present, reward model says clean)").after,
-        rouge1_clean_reference_before=rouge.before, rouge1_clean_reference_after=rouge.after,
-        rouge1_clean_reference_change=rouge.difference,
-        length_before=length.before, length_after=length.after, length_change=length.difference,
-        names_kept_before=row("names of the reference kept").before,
-        names_kept_after=row("names of the reference kept").after,
-        facts_kept_before=row("facts of the reference kept").before,
-        facts_kept_after=row("facts of the reference kept").after,
-        toxic_share_before=share.before, toxic_share_after=share.after,
-        toxicity_probability_before=probability.before,
-        toxicity_probability_after=probability.after, k=k,
-        best_of_k_toxicity=choosing["best-of-k"],
-        ppo_minus_best_of_k=choosing["PPO - best-of-k"],
-        ppo_minus_best_of_k_high=choosing["high (PPO)"],
-        kl_last=float(training["kl"].iloc[-1]), kl_target=settings.target_kl,
-        reward_hacking=reward_hacking_note(after))
+    result = dict(k=k, kl_last=float(training["kl"].iloc[-1]), kl_target=settings.target_kl,
+                  reward_hacking=reward_hacking_note(after))
+    for key, label in BEFORE_AFTER.items():
+        row = table.loc[label.format(k=k)]
+        result.update({f"{key}_before": row.before, f"{key}_after": row.after,
+                       f"{key}_change": row.difference, f"{key}_change_high": row.high})
+    choosing = best_of_k_table(before, after, settings.seed).loc[BEFORE_AFTER["toxicity"]]
+    result.update(best_of_k_toxicity=choosing["best-of-k"],
+                  ppo_minus_best_of_k=choosing["PPO - best-of-k"],
+                  ppo_minus_best_of_k_high=choosing["high (PPO)"])
+    return result
 
 
 def applies(record: dict, settings: Settings) -> bool:
