@@ -62,13 +62,13 @@ def shown(path) -> str:
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` in one step: a stop mid-write leaves the previous file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # A plain open (not mkstemp, which makes the file private) keeps the usual permissions.
+    scratch = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
     try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
+        scratch.write_text(text)
         os.replace(scratch, path)
     except BaseException:
-        Path(scratch).unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
         raise
 
 
