@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import DetoxError
-from .layout import Layout, partial, write_atomically
+from .layout import Layout, partial, shown, write_atomically
 from .settings import Settings
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -157,7 +157,7 @@ def where_to_continue(layout: Layout) -> str:
     whole = layout.checkpoints()
     if not whole:
         return "Stopped before the first checkpoint: nothing to resume; start the run again."
-    return (f"Stopped. The last whole checkpoint is {whole[-1]}; continue from it with "
+    return (f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue from it with "
             "resume=True (`python -m detox_helpers train --resume`).")
 
 
