@@ -28,9 +28,30 @@ from shapes import (
 )
 
 from detox_helpers.generation import cache_for, generate
-from detox_helpers.ppo import build_trainer
+from detox_helpers.ppo import FirstTokenPPOTrainer
 from detox_helpers.reward import RewardModel, reward_texts
 from detox_helpers.settings import load_settings
+
+
+def build_trainer(settings, policy, tokenizer):
+    """Notebook 04's trainer on `policy`: a fresh LoRA and a value head, the first-token
+    repair, one scoring pass over the batch on a GPU (the notebook's default)."""
+    from peft import LoraConfig, TaskType
+    from trl import AutoModelForSeq2SeqLMWithValueHead, PPOConfig
+
+    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha,
+                      lora_dropout=settings.lora_dropout, target_modules=settings.lora_targets,
+                      task_type=TaskType.SEQ_2_SEQ_LM)
+    model = AutoModelForSeq2SeqLMWithValueHead.from_pretrained(policy, peft_config=lora,
+                                                              is_trainable=True)
+    model.v_head.to(next(policy.parameters()).device)
+    config = PPOConfig(learning_rate=settings.learning_rate, batch_size=settings.batch_size,
+                       mini_batch_size=settings.mini_batch_size, ppo_epochs=settings.ppo_epochs,
+                       remove_unused_columns=False,
+                       accelerator_kwargs={"cpu": True} if settings.device == "cpu" else {})
+    trainer = FirstTokenPPOTrainer(config=config, model=model, tokenizer=tokenizer)
+    trainer.scoring_in_one_pass = next(policy.parameters()).device.type == "cuda"
+    return trainer
 
 
 def timed(device, work):

@@ -20,9 +20,9 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from detox_helpers import fixture, tiny_builder
-from detox_helpers.data import filter_by_length, make_prompt
 from detox_helpers.settings import PROMPT_TEMPLATE
+from detox_helpers.tiny import builder as tiny_builder
+from detox_helpers.tiny import fixture
 
 # Real dialogues beside the checkout (../shared), or wherever BENCH_DIALOGSUM_DIR points.
 SHARED_DIALOGSUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "dialogsum"
@@ -38,8 +38,9 @@ def benchmark_dialogues() -> tuple[list[str], str]:
     else:
         table = pd.DataFrame(fixture.make_dialogues())
         source = "tiny fixture"
-    kept = filter_by_length(table, 200, 1000)
-    return [make_prompt(PROMPT_TEMPLATE, d) for d in kept["dialogue"]], source
+    lengths = table["dialogue"].str.len()
+    kept = table[(lengths > 200) & (lengths <= 1000)]  # the lab's length window
+    return [PROMPT_TEMPLATE.format(dialogue=d) for d in kept["dialogue"]], source
 
 
 def tokenizers(prompts: list[str]):

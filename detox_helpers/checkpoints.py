@@ -8,7 +8,8 @@ that would run code, so a checkpoint from someone else cannot execute anything.
 
 Every folder is written under a `.partial` name and renamed when whole, so a stop at any moment
 leaves the previous checkpoint (or adapter) intact. A new run sets the previous one aside
-instead of deleting it. The functions take a run (ppo.Run) but never import ppo.
+instead of deleting it. The functions take notebook 04's `ppo_trainer` (trl's PPOTrainer, whose
+model is the value-head model around the PEFT policy) and its `history` (a row per step).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import hashlib
 import json
 import random
 import shutil
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import DetoxError
+from .errors import DetoxError, SettingsMismatch
 from .layout import Layout, partial, shown, write_atomically
 from .settings import Settings
 
@@ -36,10 +38,6 @@ FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir"
                   "eval_max_new_tokens", "eval_size", "eval_samples_per_prompt",
                   "eval_batch_size", "qualitative_rows", "sft_steps", "sft_learning_rate",
                   "sft_batch_size", "generation_cache", "run_name"}
-
-
-class SettingsMismatch(DetoxError):
-    """A checkpoint made under settings that change what a step computes."""
 
 
 def training_settings(settings: Settings) -> dict:
@@ -66,23 +64,39 @@ def _restore_rng_states(states: dict) -> None:
     random.setstate((version, tuple(python_state), gauss))
 
 
-def save_checkpoint(run, keep: int = 2) -> Path:
+def value_model(ppo_trainer):
+    """trl's value-head model, unwrapped from Accelerate's multi-process wrapper if any; its
+    `pretrained_model` is the PEFT policy."""
+    return ppo_trainer.accelerator.unwrap_model(ppo_trainer.model)
+
+
+def save_checkpoint(ppo_trainer, history: list, settings: Settings, keep: int = 2) -> Path:
     """Write the run's state as a whole checkpoint; keep the newest `keep`."""
-    layout = run.settings.layout
-    folder = layout.checkpoint(run.step)
+    layout = settings.layout
+    folder = layout.checkpoint(len(history))
     unfinished = partial(folder)
     shutil.rmtree(unfinished, ignore_errors=True)
-    run.policy.save_pretrained(str(unfinished / "adapter"))
-    torch.save(dict(value_head=run.model.v_head.state_dict(),
-                    optimizer=run.trainer.optimizer.state_dict(),
-                    kl_coef=float(run.trainer.kl_ctl.value), rng=_plain_rng_states(),
-                    history=list(run.history), settings=training_settings(run.settings)),
+    model = value_model(ppo_trainer)
+    model.pretrained_model.save_pretrained(str(unfinished / "adapter"))
+    torch.save(dict(value_head=model.v_head.state_dict(),
+                    optimizer=ppo_trainer.optimizer.state_dict(),
+                    kl_coef=float(ppo_trainer.kl_ctl.value), rng=_plain_rng_states(),
+                    history=list(history), settings=training_settings(settings)),
                unfinished / STATE_FILE)
     shutil.rmtree(folder, ignore_errors=True)
     unfinished.rename(folder)
     for old in layout.checkpoints()[:-keep]:
         shutil.rmtree(old)
     return folder
+
+
+def keep(ppo_trainer, history: list, settings: Settings, total: int) -> None:
+    """After each step: the statistics file, and a checkpoint every `checkpoint_every` steps
+    and at the last (the main process only, when there are several)."""
+    if ppo_trainer.accelerator.is_main_process:
+        write_stats(history, settings.layout)
+        if len(history) % settings.checkpoint_every == 0 or len(history) == total:
+            save_checkpoint(ppo_trainer, history, settings)
 
 
 def read_state(folder: Path) -> dict:
@@ -114,37 +128,41 @@ def check_settings(folder: Path, saved: dict, settings: Settings) -> None:
                                "run without --resume.")
 
 
-def load_checkpoint(run, folder: Path) -> None:
-    """Put a freshly started run into the state saved in `folder`."""
+def load_checkpoint(ppo_trainer, settings: Settings, folder: Path) -> list:
+    """Put a freshly built trainer into the state saved in `folder`; returns the history."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     state = read_state(folder)
-    check_settings(folder, state["settings"], run.settings)
+    check_settings(folder, state["settings"], settings)
+    model = value_model(ppo_trainer)
     try:
-        set_peft_model_state_dict(run.policy, load_file(folder / "adapter" / ADAPTER_WEIGHTS))
-        run.model.v_head.load_state_dict(state["value_head"])
-        run.trainer.optimizer.load_state_dict(state["optimizer"])
+        set_peft_model_state_dict(model.pretrained_model,
+                                  load_file(folder / "adapter" / ADAPTER_WEIGHTS))
+        model.v_head.load_state_dict(state["value_head"])
+        ppo_trainer.optimizer.load_state_dict(state["optimizer"])
     except Exception as error:  # truncated weights, or shapes that do not fit
         raise DetoxError(f"The checkpoint {folder} does not fit this run: "
                          f"{str(error).strip().splitlines()[0][:200]}") from None
-    run.trainer.kl_ctl.value = state["kl_coef"]
+    ppo_trainer.kl_ctl.value = state["kl_coef"]
     _restore_rng_states(state["rng"])
-    run.history = list(state["history"])
+    return list(state["history"])
 
 
-def resume_latest(run, say=print) -> Path:
-    """Continue from the newest whole checkpoint that loads; an unreadable one is skipped (and
-    said so) in favour of the one before. Settings that differ are an error at once."""
-    folders = run.settings.layout.checkpoints()
+def resume_latest(ppo_trainer, settings: Settings, say=print) -> list:
+    """Continue from the newest whole checkpoint that loads; returns the history so far. An
+    unreadable checkpoint is skipped (and said so) in favour of the one before. Settings that
+    differ are an error at once."""
+    folders = settings.layout.checkpoints()
     if not folders:
         raise DetoxError(f"Nothing to resume: no checkpoint in "
-                         f"{run.settings.layout.checkpoints_dir}. Start the run without "
+                         f"{shown(settings.layout.checkpoints_dir)}. Start the run without "
                          "--resume (resume=False).")
     for folder in reversed(folders):
         try:
-            load_checkpoint(run, folder)
-            return folder
+            history = load_checkpoint(ppo_trainer, settings, folder)
+            say(f"resumed from step {len(history)} ({shown(folder)})")
+            return history
         except DetoxError as error:
             if isinstance(error, SettingsMismatch) or folder == folders[0]:
                 raise
@@ -161,6 +179,18 @@ def where_to_continue(layout: Layout) -> str:
             "resume=True (`python -m detox_helpers train --resume`).")
 
 
+def start_or_resume(ppo_trainer, settings: Settings, resume: bool, say=print) -> list:
+    """Before the first step: the history of the newest checkpoint (`resume`), or an empty one,
+    the previous run set aside first (never deleted)."""
+    if resume:
+        return resume_latest(ppo_trainer, settings, say)
+    if ppo_trainer.accelerator.is_main_process:
+        aside = set_aside_previous_run(settings.layout)
+        if aside:
+            say(f"the previous run was set aside in {shown(aside)}")
+    return []
+
+
 def set_aside_previous_run(layout: Layout) -> Path | None:
     """Move an earlier run's folder (checkpoints, statistics, adapter) aside, whole; None when
     there is none. Called once a new run has started, so a failed start loses nothing."""
@@ -173,37 +203,38 @@ def set_aside_previous_run(layout: Layout) -> Path | None:
     return target
 
 
-def write_stats(run, columns: list[str]) -> Path:
+def write_stats(history: list, layout: Layout) -> Path:
     """The statistics so far, one row per step, replacing the file in one go."""
     import pandas as pd
 
-    path = run.settings.layout.stats_file
-    write_atomically(path, pd.DataFrame(run.history, columns=columns).to_csv(index=False))
-    return path
+    write_atomically(layout.stats_file, pd.DataFrame(history).to_csv(index=False))
+    return layout.stats_file
 
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save_final(run) -> Path:
-    """The trained adapter (`save_pretrained`), value head, and the record of what made them:
-    the step count, the settings and a digest of the statistics file they belong to."""
+@contextmanager
+def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward: str):
+    """Where the notebook saves the trained adapter (`policy.save_pretrained(folder)`): a scratch
+    folder that gets the value head and the record of what made them (step count, settings, the
+    reward's source, a digest of the statistics file), then is renamed into place, whole."""
     from safetensors.torch import save_file
 
-    layout = run.settings.layout
+    layout = settings.layout
     folder = layout.final_adapter
     unfinished = partial(folder)
     shutil.rmtree(unfinished, ignore_errors=True)
-    run.policy.save_pretrained(str(unfinished))
-    save_file({k: v.contiguous() for k, v in run.model.v_head.state_dict().items()},
+    write_stats(history, layout)
+    yield str(unfinished)
+    save_file({k: v.contiguous() for k, v in value_model(ppo_trainer).v_head.state_dict().items()},
               unfinished / VALUE_HEAD_FILE)
-    record = dict(steps=run.step, settings=training_settings(run.settings),
-                  reward=run.reward_source, stats_sha256=file_digest(layout.stats_file))
+    record = dict(steps=len(history), settings=training_settings(settings),
+                  reward=reward, stats_sha256=file_digest(layout.stats_file))
     write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     unfinished.rename(folder)
-    return folder
 
 
 def training_record(layout: Layout) -> dict:

@@ -79,13 +79,25 @@ def failed(measured: dict) -> list[str]:
     return [claim for claim, holds in CLAIMS if not holds(measured)]
 
 
-def measure(settings: Settings, progress: bool = False) -> dict:
-    """The demo's measurement in one call: evaluate, train with PPO, evaluate again, compare.
-    Writes under the settings' artifacts folder, as notebooks 03-05 do."""
-    from .evaluation import run_evaluation
-    from .ppo import train
+def measure(settings: Settings, run_notebook) -> dict:
+    """The demo's measurement: notebooks 03 (baseline), 04 (PPO) and 05 (after, without its own
+    claims check) run under `settings`, notebook 01 first when the data is not prepared; then
+    the figures the claims read, from what the notebooks saved.
 
-    before = run_evaluation(settings, "baseline", progress=progress)
-    run = train(settings, progress=progress)
-    after = run_evaluation(settings, "detoxified", detoxified=True, progress=progress)
-    return figures(before, after, pd.DataFrame(run.history), settings)
+    `run_notebook(number, **parameters)` executes one notebook: through papermill
+    (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
+    import dataclasses
+
+    from .data import cache_key
+    from .evaluation import load_evaluation
+
+    overrides = {name: value for name, value in dataclasses.asdict(settings).items()
+                 if name != "profile"}
+    numbers = ["03", "04", "05"]
+    if not settings.layout.data_cache(cache_key(settings)).exists():
+        numbers.insert(0, "01")
+    for number in numbers:
+        run_notebook(number, profile=settings.profile, overrides=overrides,
+                     **({"check_claims": False} if number == "05" else {}))
+    return figures(load_evaluation(settings, "baseline"), load_evaluation(settings, "detoxified"),
+                   pd.read_csv(settings.layout.stats_file), settings)

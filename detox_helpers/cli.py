@@ -4,15 +4,18 @@
     run            the same on the profile in DETOX_PROFILE (the full lab on a GPU machine)
     build-tiny     check the shipped tiny world and print its build record (--rebuild,
                    --output DIR: build it anew)
-    data           build the dataset and print its sizes
-    evaluate       evaluate the starting policy on the test split; save the results
-    train          PPO training with checkpoints (--max-steps N, --resume); also under
-                   `accelerate launch -m detox_helpers train` for several GPUs
-    compare        evaluate the trained policy against the baseline; write the report
+    data           notebook 01: prepare the dataset and print its sizes
+    evaluate       notebook 03: evaluate the starting policy on the test split (--name)
+    train          notebook 04: PPO training with checkpoints (--max-steps N, --resume); also
+                   under `accelerate launch -m detox_helpers train` for several GPUs
+    compare        notebook 05: evaluate the trained policy against the baseline; the report
     make-adapter   fine-tune an instruct LoRA adapter on the train split (sft.py)
 
+The notebook commands execute the notebooks themselves (papermill), notebook 01 first when the
+data is not prepared yet, and keep each executed copy under the artifacts folder's `executed/`.
 Settings come from DETOX_* variables (see settings.py). A problem a user can fix prints one
-clear line and exits with status 2; a failing notebook exits with status 1.
+clear line and exits with status 2; a failing notebook exits with status 1; Ctrl-C exits with
+130 and says how to continue.
 """
 
 from __future__ import annotations
@@ -25,86 +28,69 @@ import time
 from pathlib import Path
 
 from .errors import DetoxError
+from .layout import shown
 from .settings import load_settings
-
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-class NotebookFailed(DetoxError):
-    """A notebook raised; its partly executed copy was saved."""
 
 
 class Stopped(DetoxError):
     """The user pressed Ctrl-C; the message says how to continue."""
 
 
-def notebook_paths() -> list[Path]:
-    paths = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-    if not paths:
-        raise DetoxError(f"No numbered notebooks in {NOTEBOOKS_DIR}: run from a clone of the "
-                         "repository (pip install -e .).")
-    return paths
+def kernel_environment() -> None:
+    """The notebooks' kernels run in notebooks/ and read the DETOX_* variables: hand them
+    absolute paths for what was given relative to the working folder."""
+    for name in ("artifacts_dir", "dataset", "policy_model", "instruct_adapter", "reward_model"):
+        value = os.environ.get(f"DETOX_{name.upper()}")
+        if value and (name == "artifacts_dir" or Path(value).exists()):
+            os.environ[f"DETOX_{name.upper()}"] = str(Path(value).resolve())
 
 
-def execute_notebooks(paths, output_dir: Path, timeout: int = 1800) -> list[Path]:
-    """Run each notebook top to bottom in a fresh kernel; write the executed copies.
-
-    Stops at the first failing notebook, after saving its partly executed copy, and raises
-    NotebookFailed naming it.
-    """
+def run_notebooks(numbers, **parameters) -> Path | None:
+    """Execute the numbered notebooks in order (each with those `parameters` its parameters
+    cell names); the settings' data first when notebook 01 has not saved them yet."""
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in paths:
-        notebook = nbformat.read(path, as_version=4)
-        target = output_dir / path.name
+    from .data import cache_key
+    from .unattended import notebook, run_notebook
+
+    kernel_environment()
+    settings = checked_settings()
+    if "01" not in numbers and not settings.layout.data_cache(cache_key(settings)).exists():
+        numbers = ["01", *numbers]
+    output = None
+    for number in numbers:
+        path = notebook(number)
+        names = nbformat.read(path, as_version=4).cells[0].source
+        given = {name: value for name, value in parameters.items() if f"{name} =" in names}
         started = time.perf_counter()
         print(f"running {path.name} ...", flush=True)
-        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
-        try:
-            client.execute()
-        except CellExecutionError as error:
-            nbformat.write(notebook, target)
-            last_line = str(error).strip().splitlines()[-1]
-            raise NotebookFailed(f"{path.name} failed ({last_line}); the executed copy up to the "
-                             f"failing cell is {target}") from None
-        nbformat.write(notebook, target)
-        written.append(target)
-        print(f"  done in {time.perf_counter() - started:.0f} s -> {target}", flush=True)
-    return written
+        output = run_notebook(path, settings, **given)
+        print(f"  done in {time.perf_counter() - started:.0f} s -> {shown(output)}", flush=True)
+    return output
 
 
-def run_lab(profile: str | None) -> list[Path]:
-    """Execute the notebooks in order on `profile` (None: the one in DETOX_PROFILE)."""
+def run_lab(profile: str | None) -> None:
+    """Execute every notebook in order on `profile` (None: the one in DETOX_PROFILE)."""
+    from .unattended import notebook_paths
+
     if profile:
         os.environ["DETOX_PROFILE"] = profile  # the kernels inherit this environment
-    settings = checked_settings()
-    # The kernels run in notebooks/: hand them absolute paths for what was given relative.
-    os.environ["DETOX_ARTIFACTS_DIR"] = settings.artifacts_dir
-    for name in ("dataset", "policy_model", "instruct_adapter", "reward_model"):
-        value = os.environ.get(f"DETOX_{name.upper()}")
-        if value and Path(value).exists():
-            os.environ[f"DETOX_{name.upper()}"] = str(Path(value).resolve())
-    output_dir = settings.layout.executed(settings.profile)
     started, started_at = time.perf_counter(), time.time()
-    written = execute_notebooks(notebook_paths(), output_dir)
-    print(f"\nAll {len(written)} notebooks ran on the {settings.profile!r} profile in "
-          f"{time.perf_counter() - started:.0f} s. Executed copies: {output_dir}")
+    numbers = [path.name[:2] for path in notebook_paths()]
+    output = run_notebooks(numbers)
+    settings = checked_settings()
+    print(f"\nAll {len(numbers)} notebooks ran on the {settings.profile!r} profile in "
+          f"{time.perf_counter() - started:.0f} s. Executed copies: {shown(output.parent)}")
     report = settings.layout.report
     if report.exists() and report.stat().st_mtime >= started_at:  # written by this run
-        print(f"Report: {report}")
-    return written
+        print(f"Report: {shown(report)}")
 
 
 def build_tiny(rebuild: bool, output: str | None) -> None:
     """Check the shipped world (default), rebuild it in place, or build one elsewhere."""
     from .layout import build_record
-    from .tiny_checks import build_and_check
-    from .tiny_world import ensure_tiny_world, world_dir
+    from .tiny.checks import build_and_check
+    from .tiny.world import ensure_tiny_world, world_dir
 
     if output or rebuild:
         folder = Path(output).resolve() if output else world_dir()
@@ -123,7 +109,7 @@ def checked_settings():
     """The settings of a command, checked before any long work: the artifacts folder can be
     written and, on the tiny profile, the shipped world is whole and current."""
     from .layout import check_writable
-    from .tiny_world import ensure_tiny_world
+    from .tiny.world import ensure_tiny_world
 
     settings = load_settings()
     check_writable(settings.artifacts)
@@ -132,40 +118,34 @@ def checked_settings():
 
 
 def show_data() -> None:
-    from .data import build_dataset
+    from .data import load_splits
 
+    run_notebooks(["01"])
     settings = checked_settings()
-    splits = build_dataset(settings)
+    splits = load_splits(settings)
     print(f"profile {settings.profile}: {splits['train'].num_rows} train and "
           f"{splits['test'].num_rows} test dialogues from {settings.dataset}")
 
 
 def evaluate(name: str) -> None:
-    from .evaluation import aggregate_table, run_evaluation
+    from .evaluation import aggregate_table, load_evaluation
     from .layout import check_result_name
 
     check_result_name(name)
+    run_notebooks(["03"], evaluation_name=name)
     settings = checked_settings()
-    result = run_evaluation(settings, name)
-    print(aggregate_table(result.aggregates).round(4).to_string())
-    print(f"\nper-summary results: {settings.layout.eval_table(name)}; "
-          f"figures: {settings.layout.eval_record(name)}")
+    print(aggregate_table(load_evaluation(settings, name).aggregates).round(4).to_string())
+    print(f"\nper-summary results: {shown(settings.layout.eval_table(name))}; "
+          f"figures: {shown(settings.layout.eval_record(name))}")
 
 
 def run_training(max_steps: int | None, resume: bool) -> None:
-    from .ppo import train
-
-    settings = checked_settings()
+    if max_steps is not None and max_steps < 1:  # before a kernel starts
+        raise DetoxError(f"--max-steps (max_steps) is {max_steps}: train at least 1 step.")
     try:
-        run = train(settings, max_steps=max_steps, resume=resume)
+        run_notebooks(["04"], max_steps=max_steps, resume=resume)
     except KeyboardInterrupt:
-        raise Stopped(continue_command(settings, max_steps)) from None
-    if run.trainer.accelerator.is_main_process:
-        last = run.history[-1]
-        print(f"{run.step} steps; last step: reward {last['reward_mean']:.3f}, "
-              f"toxicity {last['toxicity_mean']:.3f}, KL {last['kl']:.3f}")
-        print(f"adapter: {settings.layout.final_adapter}; statistics: "
-              f"{settings.layout.stats_file}")
+        raise Stopped(continue_command(checked_settings(), max_steps)) from None
 
 
 def continue_command(settings, max_steps: int | None) -> str:
@@ -183,27 +163,21 @@ def continue_command(settings, max_steps: int | None) -> str:
 
 
 def compare_and_report() -> Path:
-    from .evaluation import run_evaluation
-    from .report import build_report
-
-    settings = checked_settings()
-    run_evaluation(settings, "detoxified", detoxified=True)  # first: fails fast if untrained
-    if not settings.layout.eval_table("baseline").exists():
-        run_evaluation(settings, "baseline")
-    path = build_report(settings)
-    print(f"report: {path}")
+    run_notebooks(["05"])
+    path = checked_settings().layout.report
+    print(f"report: {shown(path)}")
     return path
 
 
 def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
-    from .data import build_dataset
+    from .data import load_splits
     from .models import check_lora_targets, from_pretrained, load_tokenizer, pick_device
     from .sft import lora_config, train_instruct_adapter
 
     settings = checked_settings()
-    train_split = build_dataset(settings)["train"]
+    train_split = load_splits(settings)["train"]
     tokenizer = load_tokenizer(settings)
     model = from_pretrained(AutoModelForSeq2SeqLM, settings.policy_model, "policy model",
                             "policy_model").to(pick_device(settings))
@@ -268,6 +242,8 @@ def main(argv=None) -> int:
         print(f"stopped: {stop}", file=sys.stderr)
         return 130
     except DetoxError as error:
+        from .unattended import NotebookFailed
+
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, NotebookFailed) else 2
     except KeyboardInterrupt:

@@ -1,9 +1,7 @@
-"""The lab's dataset: DialogSum dialogues of a useful length, wrapped in the summarisation prompt.
-
-One code path for every source: a hub id or a local folder is read into a table with the
-columns `id`, `dialogue`, `summary`, `topic`; then filter, prompt, tokenize, split 80/20 without
-shuffling. The result is cached in the artifacts folder (layout.py), keyed by everything that
-shapes it.
+"""What the data stage shares: notebook 01 makes the dataset (`load_dataset`, `.filter`, `.map`,
+`train_test_split`, `save_to_disk`, in view); this module finds a local folder's files, names
+DialogSum's columns one way, says when the length window leaves too few dialogues, keys the
+saved copy by everything that shapes it, and loads that copy for the later stages.
 """
 
 from __future__ import annotations
@@ -11,19 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from pathlib import Path
-
-import pandas as pd
 
 from . import sources
 from .errors import DetoxError
-from .layout import partial
+from .layout import shown
 from .settings import Settings
 
 CACHE_VERSION = 1
-READERS = {".csv": pd.read_csv, ".jsonl": lambda path: pd.read_json(path, lines=True),
-           ".json": pd.read_json}
+# A data file's suffix -> the `load_dataset` builder that reads it.
+FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json"}
+COLUMNS = ("id", "dialogue", "summary", "topic")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model",
                    "special_tokens_map.json")
 
@@ -32,7 +28,7 @@ def source_files(folder: Path, split: str) -> list[Path]:
     """CSV / JSON Lines files of a folder; those whose name mentions the split if any do."""
     if folder.is_file():
         return [folder]
-    files = sorted(p for p in folder.iterdir() if p.suffix in READERS)
+    files = sorted(p for p in folder.iterdir() if p.suffix in FORMATS)
     if not files:
         raise DetoxError(f"The dataset folder {str(folder)!r} holds no .csv, .jsonl or .json "
                          "file with DialogSum's columns (id or fname, dialogue, summary, topic).")
@@ -40,64 +36,59 @@ def source_files(folder: Path, split: str) -> list[Path]:
     return of_split or files
 
 
-def read_local(folder: Path, split: str) -> pd.DataFrame:
-    frames = []
-    for path in source_files(folder, split):
-        if path.suffix not in READERS:
+def local_files(location: str, split: str) -> tuple[str, list[str]]:
+    """The `load_dataset` builder ("csv" or "json") and the files of a local dataset folder
+    (or file) that hold `split`."""
+    files = source_files(Path(location), split)
+    for path in files:
+        if path.suffix not in FORMATS:
             raise DetoxError(f"{str(path)!r} is not a .csv, .jsonl or .json file.")
-        try:
-            frames.append(READERS[path.suffix](path))
-        except ValueError as error:
-            raise DetoxError(f"Could not read {str(path)!r}: {error}") from error
-    return pd.concat(frames, ignore_index=True)
+    builders = sorted({FORMATS[path.suffix] for path in files})
+    if len(builders) > 1:
+        raise DetoxError(f"The dataset folder {location!r} mixes CSV and JSON files for the "
+                         f"split {split!r}: keep one format there.")
+    return builders[0], [str(path) for path in files]
 
 
-def read_hub(name: str, split: str) -> pd.DataFrame:
-    import datasets
+def load_failure(settings: Settings, error: Exception) -> DetoxError:
+    """The error for a source `load_dataset` could not read: for a Hub id, the likely cause
+    (no network) and the way out; for local files, which ones and why."""
+    kind, location = sources.resolve(settings.dataset, "dataset", "dataset")
+    if kind == "hub":
+        return sources.hub_failure(settings.dataset, "dataset", "dataset", error)
+    cause = error.__cause__ or error
+    return DetoxError(f"Could not read {location!r}: {cause}")
 
-    try:
-        return datasets.load_dataset(name, split=split).to_pandas()
-    except Exception as error:  # the hub client raises many types for "unreachable"
-        raise sources.hub_failure(name, "dataset", "dataset", error) from error
 
+def dialogsum_columns(dataset, origin: str):
+    """DialogSum's columns under one naming, as text: `fname` (the authors' files) becomes `id`,
+    a missing `topic` is empty; other columns are dropped."""
+    from datasets import Features, Value
 
-def normalise_columns(table: pd.DataFrame, origin: str) -> pd.DataFrame:
-    """DialogSum's columns under one naming: `fname` (the authors' files) becomes `id`."""
-    if "id" not in table.columns and "fname" in table.columns:
-        table = table.rename(columns={"fname": "id"})
-    missing = [c for c in ("id", "dialogue", "summary") if c not in table.columns]
+    if "id" not in dataset.column_names and "fname" in dataset.column_names:
+        dataset = dataset.rename_column("fname", "id")
+    missing = [c for c in ("id", "dialogue", "summary") if c not in dataset.column_names]
     if missing:
         raise DetoxError(f"The dataset {origin!r} lacks the column(s) {', '.join(missing)}; "
-                         f"it has {', '.join(map(str, table.columns))}. DialogSum's columns are "
+                         f"it has {', '.join(dataset.column_names)}. DialogSum's columns are "
                          "id (or fname), dialogue, summary, topic.")
-    if "topic" not in table.columns:
-        table = table.assign(topic="")
-    table = table[["id", "dialogue", "summary", "topic"]].astype(str)
-    return table.reset_index(drop=True)
+    if "topic" not in dataset.column_names:
+        dataset = dataset.add_column("topic", [""] * dataset.num_rows)
+    dataset = dataset.select_columns(list(COLUMNS))
+    as_text = Features({column: Value("string") for column in COLUMNS})
+    return dataset if dataset.features == as_text else dataset.cast(as_text)
 
 
-def read_dialogues(settings: Settings) -> pd.DataFrame:
-    """The raw dialogues of the configured source and split, in DialogSum's columns."""
-    kind, location = sources.resolve(settings.dataset, "dataset", "dataset")
-    table = (read_local(Path(location), settings.dataset_split) if kind == "local"
-             else read_hub(location, settings.dataset_split))
-    return normalise_columns(table, settings.dataset)
-
-
-def filter_by_length(table: pd.DataFrame, min_chars: int, max_chars: int) -> pd.DataFrame:
-    """Keep dialogues with min_chars < len(dialogue) <= max_chars (the lab's rule)."""
-    lengths = table["dialogue"].str.len()
-    return table[(lengths > min_chars) & (lengths <= max_chars)].reset_index(drop=True)
-
-
-def make_prompt(template: str, dialogue: str) -> str:
-    return template.format(dialogue=dialogue)
-
-
-def split_sizes(count: int, test_fraction: float) -> tuple[int, int]:
-    """(train, test) sizes: the test split takes ceil(count * fraction) from the end."""
-    test = math.ceil(count * test_fraction)
-    return count - test, test
+def check_enough(kept: int, read: int, settings: Settings) -> None:
+    """Refuse a length window that leaves too few dialogues for a train and a test split (the
+    test split takes ceil(kept * test_fraction))."""
+    test = math.ceil(kept * settings.test_fraction)
+    if test < 1 or kept - test < 1:
+        raise DetoxError(
+            f"Only {kept} of {read} dialogues from {settings.dataset!r} have "
+            f"{settings.min_dialogue_chars} < length <= {settings.max_dialogue_chars} "
+            "characters: too few for a train and a test split. Widen min_dialogue_chars / "
+            "max_dialogue_chars or use another source.")
 
 
 def _hash_files(paths) -> str:
@@ -124,51 +115,19 @@ def cache_key(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def process(table: pd.DataFrame, settings: Settings, tokenizer):
-    """Filter, prompt, tokenize and split: a DatasetDict with `train` and `test`."""
-    from datasets import Dataset, DatasetDict
+def load_splits(settings: Settings):
+    """The train/test DatasetDict notebook 01 saved for these settings. Rows hold `id`,
+    `dialogue`, `summary`, `topic`, `input_ids` (a tensor) and `query`.
 
-    kept = filter_by_length(table, settings.min_dialogue_chars, settings.max_dialogue_chars)
-    train_size, test_size = split_sizes(len(kept), settings.test_fraction)
-    if train_size < 1 or test_size < 1:
-        raise DetoxError(
-            f"Only {len(kept)} of {len(table)} dialogues from {settings.dataset!r} have "
-            f"{settings.min_dialogue_chars} < length <= {settings.max_dialogue_chars} "
-            "characters: too few for a train and a test split. Widen min_dialogue_chars / "
-            "max_dialogue_chars or use another source.")
-    prompts = [make_prompt(settings.prompt_template, d) for d in kept["dialogue"]]
-    input_ids = tokenizer(prompts)["input_ids"]
-    # `query` is the decoded prompt, the text trl and the reward model see next to the ids.
-    queries = tokenizer.batch_decode(input_ids, skip_special_tokens=True)
-    full = Dataset.from_pandas(kept.assign(input_ids=input_ids, query=queries),
-                               preserve_index=False)
-    return DatasetDict(train=full.select(range(train_size)),
-                       test=full.select(range(train_size, len(kept))))
-
-
-def build_dataset(settings: Settings, tokenizer=None, refresh: bool = False):
-    """The lab's train/test DatasetDict, from the cache when nothing that shapes it changed.
-
-    On the tiny profile, check the world first (tiny_world.ensure_tiny_world, at the entry
-    points: notebook set-up cells, the CLI). Rows hold `id`, `dialogue`, `summary`, `topic`,
-    `input_ids` (a tensor) and `query`.
+    On the tiny profile, check the world first (tiny.world.ensure_tiny_world, at the entry
+    points: notebook set-up cells, the CLI).
     """
     from datasets import load_from_disk
 
     folder = settings.layout.data_cache(cache_key(settings))
-    if folder.exists() and not refresh:
-        splits = load_from_disk(str(folder))
-    else:
-        table = read_dialogues(settings)
-        if tokenizer is None:
-            from .models import load_tokenizer
-
-            tokenizer = load_tokenizer(settings)
-        splits = process(table, settings, tokenizer)
-        unfinished = partial(folder)  # a stopped write leaves no cache
-        shutil.rmtree(unfinished, ignore_errors=True)
-        splits.save_to_disk(str(unfinished))
-        shutil.rmtree(folder, ignore_errors=True)
-        unfinished.rename(folder)
+    if not folder.exists():
+        raise DetoxError(f"No prepared dataset for these settings (looked in {shown(folder)}): "
+                         "run notebook 01_data.ipynb or `python -m detox_helpers data` first.")
+    splits = load_from_disk(str(folder))
     splits.set_format(type="torch", columns=["input_ids"], output_all_columns=True)
     return splits

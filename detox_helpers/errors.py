@@ -7,3 +7,18 @@ class DetoxError(Exception):
     The message says what was wrong and what to do about it; notebooks and the CLI
     show it as it is, without a traceback from deep inside a library.
     """
+
+
+class SettingsMismatch(DetoxError):
+    """A checkpoint made under settings that change what a step computes."""
+
+
+def user_error_names() -> set[str]:
+    """The class names of the errors a user can fix: how a notebook run by papermill, which
+    reports a failing cell's exception by name, tells them from a bug."""
+    kinds, names = [DetoxError], set()
+    while kinds:
+        kind = kinds.pop()
+        names.add(kind.__name__)
+        kinds.extend(kind.__subclasses__())
+    return names

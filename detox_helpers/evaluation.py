@@ -96,8 +96,8 @@ def exact_judge(summaries, references, toxicity) -> pd.DataFrame:
     """The tiny world's ground truth for each summary: `insult` (it holds a word of the insult
     vocabulary), `missed_insult` (and the reward model calls it clean, toxicity < 0.5), the
     share of the reference's facts it keeps, and whether it keeps the reference's names."""
-    from .fixture import facts, names
-    from .insults import has_insult
+    from .tiny.fixture import facts, names
+    from .tiny.insults import has_insult
 
     insult = np.array([has_insult(text) for text in summaries])
     return pd.DataFrame(dict(
@@ -221,28 +221,21 @@ def aggregate_table(aggregates: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("metric")
 
 
-def run_evaluation(settings: Settings, name: str | None = "baseline", detoxified: bool = False,
-                   progress: bool = True):
-    """Load the policy (instruct adapter merged; with `detoxified`, PPO's adapter on top) and
-    the reward model, evaluate the test split, save the results as `name`. What notebooks 03
-    and 05 and the `evaluate` and `compare` commands run."""
-    from .checkpoints import training_record
-    from .data import build_dataset
-    from .models import load_detoxified_policy, load_policy, pick_device
+def run_evaluation(settings: Settings, name: str | None = "baseline", progress: bool = True):
+    """Evaluate the starting policy (instruct adapter merged) on the test split and save the
+    results as `name`: notebook 05 when notebook 03's baseline is missing or was made with
+    other settings, the seeds benchmark and the tiny world's checks. Notebook 03 shows these
+    steps one by one."""
+    from .data import load_splits
+    from .models import load_policy, pick_device
     from .reward import load_reward_model
 
     if name:
         check_result_name(name)
         check_writable(settings.layout.eval_dir)
-    if detoxified:
-        training_record(settings.layout)  # the adapter belongs to the statistics beside it
-    splits = build_dataset(settings)
+    splits = load_splits(settings)
     device = pick_device(settings)
-    if detoxified:
-        model, tokenizer = load_detoxified_policy(settings, settings.layout.final_adapter, device)
-    else:
-        model, tokenizer = load_policy(settings, device)
-    reward_model = load_reward_model(settings, device)
+    model, tokenizer = load_policy(settings, device)
     sizes = {split: splits[split].num_rows for split in ("train", "test")}
-    return evaluate_policy(settings, model, tokenizer, reward_model, splits["test"], name=name,
-                           sizes=sizes, progress=progress)
+    return evaluate_policy(settings, model, tokenizer, load_reward_model(settings, device),
+                           splits["test"], name=name, sizes=sizes, progress=progress)

@@ -14,7 +14,7 @@
         runs/<name>/                   a named run (setting run_name): its own eval/, ppo/,
                                        report/ and executed/, beside the unnamed run's
 
-    detox_helpers/tiny-world/          the offline miniature shipped with the package
+    detox_helpers/tiny/tiny-world/     the offline miniature shipped with the package
         dialogsum/  policy-base/  instruct-adapter/  reward-classifier/  BUILD.json
 
 Every other module asks this one; no other module spells these names.
@@ -30,7 +30,7 @@ from pathlib import Path
 from .errors import DetoxError
 
 ARTIFACTS = "artifacts"
-TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny-world"
+TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny" / "tiny-world"
 # The setting each part of a tiny world serves, and its folder inside the world.
 WORLD_PARTS = {"dataset": "dialogsum", "policy_model": "policy-base",
                "instruct_adapter": "instruct-adapter", "reward_model": "reward-classifier"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 
 import torch
 
@@ -115,14 +114,3 @@ def load_policy(settings: Settings, device: torch.device | None = None):
     if settings.instruct_adapter:
         model = merge_adapter(model, settings.instruct_adapter)
     return model.to(device).eval(), load_tokenizer(settings)
-
-
-def load_detoxified_policy(settings: Settings, adapter: Path,
-                           device: torch.device | None = None):
-    """(model, tokenizer): the starting policy with PPO's final adapter (in `adapter`) merged."""
-    if not (adapter / "adapter_config.json").exists():
-        raise DetoxError(f"No trained adapter in {adapter}: run notebook 04_ppo_training.ipynb "
-                         "or `python -m detox_helpers train` first.")
-    model, tokenizer = load_policy(settings, device)
-    return merge_adapter(model, str(adapter), "trained PPO adapter", "artifacts_dir").eval(), \
-        tokenizer

@@ -31,7 +31,7 @@ def resolve(name: str, what: str, setting: str) -> tuple[str, str]:
         raise DetoxError(f"The {what} folder {name!r} does not exist (setting {setting}; "
                          f"looked for {path.resolve()}). "
                          "Check the path; the tiny profile's world ships with the package, "
-                         "and detox_helpers.tiny_world.ensure_tiny_world(settings) checks it.")
+                         "and detox_helpers.tiny.world.ensure_tiny_world(settings) checks it.")
     return "hub", name
 
 

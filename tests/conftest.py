@@ -5,9 +5,12 @@ Test runs keep their own artifacts folder, so they never overwrite a user's resu
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+from detox_helpers.notebook_cells import run_notebook_here
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ["DETOX_PROFILE"] = "tiny"
@@ -20,24 +23,46 @@ for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"
 
 
 @pytest.fixture(scope="session")
-def tiny_settings():
-    """Tiny-profile settings, the shipped tiny world checked."""
+def prepared_data():
+    """The default tiny dataset, prepared once per session by notebook 01 (run in this process)
+    in the tests' artifacts folder; returns that folder's `data/`."""
     from detox_helpers.settings import load_settings
-    from detox_helpers.tiny_world import ensure_tiny_world
+    from detox_helpers.tiny.world import ensure_tiny_world
 
     settings = load_settings("tiny")
     ensure_tiny_world(settings)
-    return settings
+    run_notebook_here("01", profile="tiny", overrides={"artifacts_dir": settings.artifacts_dir})
+    return settings.layout.root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(prepared_data):
+    """Tiny-profile settings, the shipped tiny world checked and its dataset prepared."""
+    from detox_helpers.settings import load_settings
+
+    return load_settings("tiny")
+
+
+@pytest.fixture(scope="session")
+def with_data(prepared_data):
+    """`with_data(folder)`: copy the prepared dataset into the artifacts folder `folder` (made
+    if missing), so that a fresh artifacts folder needs no run of notebook 01; returns it."""
+    def copy(folder):
+        shutil.copytree(prepared_data, Path(folder) / prepared_data.name, dirs_exist_ok=True)
+        return Path(folder)
+    return copy
 
 
 @pytest.fixture
-def isolated_settings(tiny_settings, tmp_path):
-    """Tiny settings that write into a fresh folder (the shipped world serves models and data);
-    keywords override any setting, e.g. `isolated_settings(batch_size=4)`."""
-    from detox_helpers.tiny_world import world_dir, world_settings
+def isolated_settings(tiny_settings, with_data, tmp_path):
+    """Tiny settings that write into a fresh folder (the shipped world serves models, the
+    prepared dataset is copied there); keywords override any setting, e.g.
+    `isolated_settings(batch_size=4)`."""
+    from detox_helpers.tiny.world import world_dir, world_settings
 
     def make(**overrides):
         overrides.setdefault("artifacts_dir", tmp_path / "artifacts")
+        with_data(overrides["artifacts_dir"])
         return world_settings(world_dir(), **overrides)
     return make
 
@@ -48,3 +73,9 @@ def world_env(tiny_settings):
     from detox_helpers.layout import WORLD_PARTS
 
     return {f"DETOX_{setting.upper()}": getattr(tiny_settings, setting) for setting in WORLD_PARTS}
+
+
+@pytest.fixture
+def run_notebook():
+    """`run_notebook("04", overrides={...}, max_steps=2)`: see run_notebook_here."""
+    return run_notebook_here

@@ -6,7 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from detox_helpers import cli
+from detox_helpers import cli, unattended
+from detox_helpers.errors import DetoxError
 from detox_helpers.layout import Layout
 
 
@@ -60,21 +61,28 @@ def write_notebook(path, *sources):
                                                          "language": "python"}}), path)
 
 
-def test_notebooks_run_in_order_and_a_failure_is_named_with_its_partial_copy(tmp_path):
+def test_a_notebook_runs_through_papermill_and_a_failure_is_named_with_its_copy(tmp_path,
+                                                                                 tiny_settings):
+    settings = tiny_settings.__class__(**{**tiny_settings.__dict__,
+                                          "artifacts_dir": str(tmp_path / "artifacts")})
     write_notebook(tmp_path / "01_ok.ipynb", "x = 1 + 1", "print(x)")
     write_notebook(tmp_path / "02_bad.ipynb", "y = 2", "assert y == 3, 'y is not 3'")
-    out = tmp_path / "out"
-    written = cli.execute_notebooks([tmp_path / "01_ok.ipynb"], out)
-    executed = nbformat.read(written[0], as_version=4)
-    assert executed.cells[1].outputs[0]["text"].strip() == "2"
-    with pytest.raises(cli.NotebookFailed, match="02_bad.ipynb failed.*y is not 3"):
-        cli.execute_notebooks([tmp_path / "02_bad.ipynb"], out)
-    partial = nbformat.read(out / "02_bad.ipynb", as_version=4)
-    assert partial.cells[0].execution_count == 1
+    write_notebook(tmp_path / "03_mistake.ipynb", "from detox_helpers.errors import DetoxError",
+                   "raise DetoxError('batch_size is too large')")
+    written = unattended.run_notebook(tmp_path / "01_ok.ipynb", settings)
+    assert nbformat.read(written, as_version=4).cells[1].outputs[0]["text"].strip() == "2"
+    with pytest.raises(unattended.NotebookFailed, match="02_bad.ipynb failed.*y is not 3"):
+        unattended.run_notebook(tmp_path / "02_bad.ipynb", settings)
+    partial = nbformat.read(written.parent / "02_bad.ipynb", as_version=4)
+    code = [cell for cell in partial.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == [1, 2]  # up to the failing cell
+    with pytest.raises(DetoxError, match="^batch_size is too large$") as raised:
+        unattended.run_notebook(tmp_path / "03_mistake.ipynb", settings)
+    assert not isinstance(raised.value, unattended.NotebookFailed)  # a mistake, not a bug
 
 
 def test_the_lab_notebooks_are_found_in_order():
-    names = [p.name for p in cli.notebook_paths()]
+    names = [p.name for p in unattended.notebook_paths()]
     assert names == sorted(names) and names[0] == "01_data.ipynb"
 
 
@@ -90,12 +98,15 @@ def test_evaluate_command_writes_the_results_and_prints_the_figures(tiny_setting
     assert len(pd.read_csv(layout.eval_table("cli-check"))) == 4 * 2
 
 
-def test_train_then_compare_from_the_command_line(world_env, tmp_path):
-    env = dict(world_env, DETOX_ARTIFACTS_DIR=str(tmp_path), DETOX_BATCH_SIZE="4",
+def test_train_then_compare_from_the_command_line(world_env, with_data, tmp_path):
+    env = dict(world_env, DETOX_ARTIFACTS_DIR=str(with_data(tmp_path)), DETOX_BATCH_SIZE="4",
                DETOX_MINI_BATCH_SIZE="2", DETOX_EVAL_SIZE="4", DETOX_CHECKPOINT_EVERY="2")
     trained = run_cli("train", "--max-steps", "2", **env)
     assert trained.returncode == 0, trained.stderr
     assert "2 steps" in trained.stdout and Layout(tmp_path).final_adapter.exists()
+    executed = nbformat.read(Layout(tmp_path).executed("tiny") / "04_ppo_training.ipynb", 4)
+    printed = [o.get("text", "") for cell in executed.cells for o in cell.get("outputs", [])]
+    assert any("2 steps; last step" in text for text in printed)  # the notebook ran, kept
     resumed = run_cli("train", "--max-steps", "3", "--resume", **env)
     assert resumed.returncode == 0 and "resumed from step 2" in resumed.stdout + resumed.stderr
     compared = run_cli("compare", **env)
@@ -110,10 +121,11 @@ def test_compare_without_a_trained_adapter_says_what_to_run(world_env, tmp_path)
     assert result.returncode == 2 and "04_ppo_training.ipynb" in result.stderr
 
 
-def test_training_runs_in_several_processes(world_env, tmp_path):
+def test_training_runs_in_several_processes(world_env, with_data, tmp_path):
     """Two CPU processes under torchrun, as `accelerate launch` starts them on two GPUs."""
-    env = {**os.environ, **world_env, "DETOX_ARTIFACTS_DIR": str(tmp_path), "DETOX_DEVICE": "cpu",
-           "DETOX_BATCH_SIZE": "4", "DETOX_MINI_BATCH_SIZE": "2", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **world_env, "DETOX_ARTIFACTS_DIR": str(with_data(tmp_path)),
+           "DETOX_DEVICE": "cpu", "DETOX_BATCH_SIZE": "4", "DETOX_MINI_BATCH_SIZE": "2",
+           "OMP_NUM_THREADS": "1"}
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     result = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "detox_helpers", "train",
                              "--max-steps", "2"], capture_output=True, text=True, env=env,
@@ -126,12 +138,10 @@ def test_training_runs_in_several_processes(world_env, tmp_path):
 def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
-    for key, value in (("DETOX_PROFILE", "tiny"), ("DETOX_ARTIFACTS_DIR", "art"),
-                       ("DETOX_DATASET", "data")):
+    for key, value in (("DETOX_ARTIFACTS_DIR", "art"), ("DETOX_DATASET", "data"),
+                       ("DETOX_POLICY_MODEL", "not-a-folder-here")):
         monkeypatch.setenv(key, value)
-    seen = {}
-    monkeypatch.setattr(cli, "execute_notebooks",
-                        lambda paths, output_dir: seen.update(os.environ) or [])
-    cli.run_lab("tiny")
-    assert seen["DETOX_ARTIFACTS_DIR"] == str(tmp_path / "art")
-    assert seen["DETOX_DATASET"] == str(tmp_path / "data")
+    cli.kernel_environment()
+    assert os.environ["DETOX_ARTIFACTS_DIR"] == str(tmp_path / "art")
+    assert os.environ["DETOX_DATASET"] == str(tmp_path / "data")
+    assert os.environ["DETOX_POLICY_MODEL"] == "not-a-folder-here"  # a hub id stays one

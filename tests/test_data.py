@@ -1,3 +1,5 @@
+"""Notebook 01 makes the dataset: each case runs its code cells in this process."""
+
 import json
 
 import pandas as pd
@@ -6,6 +8,7 @@ import pytest
 from detox_helpers import data
 from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_tokenizer
+from detox_helpers.notebook_cells import run_notebook_here
 from detox_helpers.settings import load_settings
 
 
@@ -26,59 +29,67 @@ def write_source(folder, lengths, fmt="jsonl", id_column="fname"):
     return folder
 
 
-@pytest.fixture
-def local_settings(tiny_settings, tmp_path):
-    """Settings reading a hand-made folder, with the tiny world's tokenizer."""
-    def make(lengths, fmt="jsonl", id_column="fname", **overrides):
-        folder = write_source(tmp_path / "source", lengths, fmt, id_column)
-        return load_settings("full", environ={}, artifacts_dir=tmp_path / "artifacts",
-                             dataset=str(folder), policy_model=tiny_settings.policy_model,
-                             **overrides)
-    return make
+def overrides(tiny_settings, folder, artifacts, **more):
+    """The `full` lab's settings reading `folder`, with the tiny world's tokenizer."""
+    return dict(dataset=str(folder), artifacts_dir=str(artifacts),
+                policy_model=tiny_settings.policy_model, **more)
 
 
 LENGTHS = [150, 200, 201, 450, 999, 1000, 1001, 1500, 300, 600, 700, 800]
 KEPT = [2, 3, 4, 5, 8, 9, 10, 11]  # indices with 200 < length <= 1000
 
 
-def test_filter_prompt_tokenize_and_split_without_shuffling(local_settings):
-    settings = local_settings(LENGTHS)
-    splits = data.build_dataset(settings)
-    ids = list(splits["train"]["id"]) + list(splits["test"]["id"])
+@pytest.fixture(scope="module")
+def from_jsonl(tiny_settings, tmp_path_factory):
+    """Notebook 01's variables, run on a JSON Lines folder with `fname` ids."""
+    root = tmp_path_factory.mktemp("jsonl")
+    folder = write_source(root / "source", LENGTHS)
+    return run_notebook_here("01", profile="full",
+                             overrides=overrides(tiny_settings, folder, root / "artifacts"))
+
+
+def test_filter_prompt_tokenize_and_split_from_the_end_without_shuffling(from_jsonl):
+    settings, dataset = from_jsonl["settings"], from_jsonl["dataset"]
+    ids = list(dataset["train"]["id"]) + list(dataset["test"]["id"])
     assert ids == [f"d{i}" for i in KEPT]
-    assert (splits["train"].num_rows, splits["test"].num_rows) == (6, 2)  # ceil(0.2 * 8) = 2
-    row = splits["test"][0]
+    assert (dataset["train"].num_rows, dataset["test"].num_rows) == (6, 2)  # ceil(0.2 * 8)
+    assert list(dataset["test"]["id"]) == ["d10", "d11"]
+    row = dataset["test"][0]
     # the decoded prompt (T5-style tokenizers may give back a leading space)
-    prompt = data.make_prompt(settings.prompt_template, row["dialogue"])
-    assert row["query"].strip() == prompt.strip()
-    assert row["query"].strip().endswith("Summary:")
+    prompt = settings.prompt_template.format(dialogue=row["dialogue"])
+    assert row["query"].strip() == prompt.strip() and prompt.strip().endswith("Summary:")
     tokenizer = load_tokenizer(settings)
-    assert row["input_ids"].tolist() == tokenizer(row["query"])["input_ids"]
+    assert row["input_ids"] == tokenizer(row["query"])["input_ids"]
+    saved = data.load_splits(settings)  # what the later notebooks load: the same, as tensors
+    assert list(saved["test"]["id"]) == ["d10", "d11"]
+    assert saved["test"][0]["input_ids"].tolist() == row["input_ids"]
 
 
-def test_csv_with_id_column_gives_the_same_dataset_as_jsonl_with_fname(local_settings, tmp_path):
-    from_jsonl = data.build_dataset(local_settings(LENGTHS))
-    (tmp_path / "source" / "dialogsum.train.jsonl").unlink()
-    from_csv = data.build_dataset(local_settings(LENGTHS, fmt="csv", id_column="id"))
+def test_csv_with_id_column_gives_the_same_splits_as_jsonl_with_fname(
+        from_jsonl, tiny_settings, run_notebook, tmp_path):
+    folder = write_source(tmp_path / "source", LENGTHS, fmt="csv", id_column="id")
+    from_csv = run_notebook("01", profile="full",
+                            overrides=overrides(tiny_settings, folder, tmp_path / "artifacts"))
     for split in ("train", "test"):
-        assert list(from_csv[split]["query"]) == list(from_jsonl[split]["query"])
-        assert list(from_csv[split]["id"]) == list(from_jsonl[split]["id"])
+        for column in ("id", "dialogue", "summary", "topic", "input_ids", "query"):
+            assert (list(from_csv["dataset"][split][column])
+                    == list(from_jsonl["dataset"][split][column]))
 
 
-def test_the_processed_dataset_is_cached_and_the_key_follows_the_settings(
-        local_settings, monkeypatch):
-    settings = local_settings(LENGTHS)
-    first = data.build_dataset(settings)
-    def refuse(_settings):
-        raise RuntimeError("the source was read again")
-
-    monkeypatch.setattr(data, "read_dialogues", refuse)
-    again = data.build_dataset(settings)
-    assert list(again["train"]["query"]) == list(first["train"]["query"])
-    narrower = local_settings(LENGTHS, max_dialogue_chars=900)
+def test_a_saved_copy_is_kept_and_other_shaping_settings_need_their_own(
+        from_jsonl, run_notebook, capsys):
+    settings = from_jsonl["settings"]
+    folder = from_jsonl["folder"]
+    (folder / "marker").write_text("the first run's copy")
+    run_notebook("01", profile="full", overrides=from_jsonl["overrides"])
+    assert (folder / "marker").exists() and "already saved" in capsys.readouterr().out
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # nothing half-written
+    narrower = load_settings("full", environ={}, **{**from_jsonl["overrides"],
+                                                      "max_dialogue_chars": 900})
     assert data.cache_key(narrower) != data.cache_key(settings)
-    with pytest.raises(RuntimeError, match="read again"):  # a new key: not served from cache
-        data.build_dataset(narrower)
+    with pytest.raises(DetoxError, match=r"No prepared dataset .*run notebook 01_data\.ipynb"
+                                         r" or `python -m detox_helpers data` first"):
+        data.load_splits(narrower)
 
 
 def test_the_split_name_picks_files_when_a_folder_holds_several(tmp_path):
@@ -86,57 +97,55 @@ def test_the_split_name_picks_files_when_a_folder_holds_several(tmp_path):
         (tmp_path / name).write_text("")
     assert [p.name for p in data.source_files(tmp_path, "train")] == ["dialogsum.train.jsonl"]
     assert len(data.source_files(tmp_path, "validation")) == 2  # none named so: all data files
+    assert data.local_files(str(tmp_path), "train") == (
+        "json", [str(tmp_path / "dialogsum.train.jsonl")])
+    (tmp_path / "dialogsum.test.csv").write_text("")
+    with pytest.raises(DetoxError, match="mixes CSV and JSON"):
+        data.local_files(str(tmp_path), "test")
 
 
-def test_a_missing_folder_is_named(tiny_settings, tmp_path):
-    missing = tmp_path / "nowhere"
-    settings = load_settings("full", environ={}, dataset=str(missing),
-                             artifacts_dir=tmp_path, policy_model=tiny_settings.policy_model)
-    with pytest.raises(DetoxError, match="does not exist") as error:
-        data.build_dataset(settings)
-    assert str(missing) in str(error.value)
+def no_data_files(folder):
+    folder.mkdir()
 
 
-def test_a_folder_without_data_files_is_an_error(tiny_settings, tmp_path):
-    (tmp_path / "empty").mkdir()
-    settings = load_settings("full", environ={}, dataset=str(tmp_path / "empty"),
-                             artifacts_dir=tmp_path, policy_model=tiny_settings.policy_model)
-    with pytest.raises(DetoxError, match="holds no .csv, .jsonl or .json"):
-        data.build_dataset(settings)
-
-
-def test_missing_columns_are_named(tiny_settings, tmp_path):
-    folder = tmp_path / "bad"
+def missing_columns(folder):
     folder.mkdir()
     (folder / "train.jsonl").write_text(json.dumps({"id": "x", "text": "hello"}) + "\n")
-    settings = load_settings("full", environ={}, dataset=str(folder), artifacts_dir=tmp_path,
-                             policy_model=tiny_settings.policy_model)
-    with pytest.raises(DetoxError, match="lacks the column.*dialogue, summary"):
-        data.build_dataset(settings)
 
 
-def test_nothing_left_after_filtering_is_an_error(local_settings):
-    settings = local_settings([100, 150, 1500])
-    with pytest.raises(DetoxError, match=r"Only 0 of 3 dialogues .* 200 < length <= 1000"):
-        data.build_dataset(settings)
+def broken_json(folder):
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("{not json\n")
 
 
-def test_an_unreachable_hub_dataset_says_why_and_the_way_out(tiny_settings, tmp_path):
-    settings = load_settings("full", environ={}, artifacts_dir=tmp_path,
-                             dataset="someone/no-such-dialogues",
-                             policy_model=tiny_settings.policy_model)
+@pytest.mark.parametrize("make, match", [
+    (None, "The dataset folder .*nowhere.* does not exist"),
+    (no_data_files, "holds no .csv, .jsonl or .json"),
+    (missing_columns, "lacks the column.*dialogue, summary; it has id, text"),
+    (broken_json, "Could not read .*nowhere"),
+    (lambda folder: write_source(folder, [100, 300, 1500]),
+     r"Only 1 of 3 dialogues .* 200 < length <= 1000 characters: too few for a train and a "
+     "test split"),
+], ids=["missing-folder", "no-data-files", "missing-columns", "broken-file", "too-few"])
+def test_a_source_the_lab_cannot_use_is_a_clear_error(make, match, tiny_settings, run_notebook,
+                                                      tmp_path):
+    folder = tmp_path / "nowhere"
+    if make:
+        make(folder)
+    with pytest.raises(DetoxError, match=match):
+        run_notebook("01", profile="full",
+                     overrides=overrides(tiny_settings, folder, tmp_path / "artifacts"))
+    assert not (tmp_path / "artifacts" / "data").exists()
+
+
+def test_full_profile_offline_fails_clearly_and_never_falls_back_to_tiny(run_notebook,
+                                                                          tmp_path):
     with pytest.raises(DetoxError) as error:
-        data.build_dataset(settings)
-    message = str(error.value)
-    for words in ("someone/no-such-dialogues", "no network", "DETOX_PROFILE=tiny",
-                  "DETOX_DATASET"):
-        assert words in message
-
-
-def test_full_profile_offline_fails_clearly_and_never_falls_back_to_tiny(tmp_path):
+        run_notebook("01", profile="full", overrides={"artifacts_dir": str(tmp_path)})
+    for words in ("'knkarthick/dialogsum' from the Hugging Face Hub", "no network",
+                  "DETOX_PROFILE=tiny", "DETOX_DATASET"):
+        assert words in str(error.value)
     settings = load_settings("full", environ={}, artifacts_dir=tmp_path)
-    with pytest.raises(DetoxError, match="knkarthick/dialogsum.*no network"):
-        data.build_dataset(settings)
     with pytest.raises(DetoxError, match="google/flan-t5-base.*DETOX_POLICY_MODEL"):
         load_tokenizer(settings)
-    assert not (tmp_path / "tiny-world").exists()
+    assert not any(tmp_path.iterdir())  # no tiny world, no dataset

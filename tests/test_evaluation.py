@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from detox_helpers import compare, evaluation
-from detox_helpers.data import build_dataset
+from detox_helpers.data import load_splits
 from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_policy
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
-from detox_helpers.tiny_world import world_dir, world_settings
+from detox_helpers.tiny.world import world_dir, world_settings
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def small_run(tiny_settings, tmp_path_factory):
     settings = world_settings(world_dir(), eval_size=6, eval_samples_per_prompt=3,
                               artifacts_dir=tmp_path_factory.mktemp("eval-artifacts"))
     model, tokenizer = load_policy(settings)
-    split = build_dataset(tiny_settings)["test"]
+    split = load_splits(tiny_settings)["test"]
     result = evaluation.evaluate_policy(settings, model, tokenizer, load_reward_model(settings),
                                         split, name="small", progress=False)
     return settings, result, split

@@ -19,9 +19,9 @@ def test_trim_cuts_after_the_first_end_of_sequence():
 
 
 def prompts(tiny_settings, count):
-    from detox_helpers.data import build_dataset
+    from detox_helpers.data import load_splits
 
-    return list(build_dataset(tiny_settings)["test"]["input_ids"])[:count]
+    return list(load_splits(tiny_settings)["test"]["input_ids"])[:count]
 
 
 def test_batched_right_padded_generation_equals_one_at_a_time(tiny_settings):

@@ -1,21 +1,22 @@
 """Learning is tested by learning: the demo's PPO run on the tiny world must detoxify, for more
 than one seed, and keep the summaries.
 
-Each seed runs what notebooks 03-05 run (evaluate, train with the tiny profile's settings,
-evaluate again) and must hold every claim of `detox_helpers.claims`: toxicity halved with a
-paired interval below zero, ROUGE-1 and length kept, no insults slipping past the reward model,
-KL near its target. With the reward's sign flipped, or read by position as the original lab did,
-PPO pushes towards insults and the first claims break.
+Each seed runs notebooks 03-05 (evaluate, train with the tiny profile's settings, evaluate
+again; their cells in this process) and must hold every claim of `detox_helpers.claims`:
+toxicity halved with a paired interval below zero, ROUGE-1 and length kept, no insults slipping
+past the reward model, KL near its target. With the reward's sign flipped, or read by position
+as the original lab did, PPO pushes towards insults and the first claims break.
 """
 
 import pytest
 
 from detox_helpers import claims
+from detox_helpers.notebook_cells import run_notebook_here
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_demos_ppo_run_detoxifies_and_keeps_the_summaries(isolated_settings, seed):
-    measured = claims.measure(isolated_settings(seed=seed))
+    measured = claims.measure(isolated_settings(seed=seed), run_notebook_here)
     assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
     assert not claims.failed(measured), {k: v for k, v in measured.items()
                                          if k != "reward_hacking"}

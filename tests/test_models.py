@@ -3,10 +3,11 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForSeq2SeqLM
 
-from detox_helpers import sft, tiny_builder
+from detox_helpers import sft
 from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_policy, pick_dtype
 from detox_helpers.settings import load_settings
+from detox_helpers.tiny import builder as tiny_builder
 
 
 def test_policy_has_the_instruct_adapter_merged_in(tiny_settings):

@@ -1,7 +1,9 @@
-"""Nothing lost, nothing stale: each mistake a user made in issue 13, as a test.
+"""Nothing lost, nothing stale: each mistake a user can make, as a test.
 
 Most run the command line in this process (`cli.main`, settings from monkeypatched DETOX_*
-variables); stopping with Ctrl-C and SIGKILL need a real process.
+variables), with the notebooks' cells run in this process too instead of in a papermill kernel
+(the same cells, without a kernel's start-up for each command). Stopping with Ctrl-C and
+SIGKILL run the real command, papermill and kernel included, in a process of their own.
 """
 
 import json
@@ -17,9 +19,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from detox_helpers import checkpoints, cli, ppo
-from detox_helpers.errors import DetoxError
+from detox_helpers import checkpoints, cli, unattended
 from detox_helpers.layout import Layout
+from detox_helpers.notebook_cells import run_notebook_here
 
 SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
              output_min_length=8, output_max_length=12, eval_size=4,
@@ -27,14 +29,18 @@ SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
 
 
 @pytest.fixture
-def command(world_env, tmp_path, monkeypatch, capsys):
-    """Run `python -m detox_helpers ARGS` in this process on a fresh artifacts folder;
-    returns (exit status, stdout, stderr)."""
+def command(world_env, with_data, tmp_path, monkeypatch, capsys):
+    """Run `python -m detox_helpers ARGS` in this process on a fresh artifacts folder (the
+    prepared dataset copied there); returns (exit status, stdout, stderr)."""
     for name, value in world_env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(with_data(tmp_path / "artifacts")))
     for name, value in SMALL.items():
         monkeypatch.setenv(f"DETOX_{name.upper()}", str(value))
+    def run_here(path, settings, **parameters):
+        run_notebook_here(path.name[:2], **parameters)
+        return unattended.executed_copy(settings, path)
+    monkeypatch.setattr(unattended, "run_notebook", run_here)
 
     def run(*args, **env):
         with monkeypatch.context() as for_this_call:
@@ -131,10 +137,9 @@ def test_resuming_with_nothing_to_resume_says_so(command):
     assert one_error_line(status, err) and "Nothing to resume" in err
 
 
-def test_a_state_file_that_would_run_code_is_refused(isolated_settings, tmp_path):
-    settings = isolated_settings(**SMALL)
-    ppo.train(settings, max_steps=2, progress=False)
-    folder = settings.layout.checkpoints()[-1]
+def test_a_state_file_that_would_run_code_is_refused(command, layout, tmp_path):
+    assert command("train", "--max-steps", "2")[0] == 0
+    folder = layout.checkpoints()[-1]
     marker = tmp_path / "the-code-ran"
 
     class Payload:
@@ -143,8 +148,8 @@ def test_a_state_file_that_would_run_code_is_refused(isolated_settings, tmp_path
 
     state = torch.load(folder / checkpoints.STATE_FILE, weights_only=True)
     torch.save(dict(state, history=Payload()), folder / checkpoints.STATE_FILE)
-    with pytest.raises(DetoxError, match="cannot be read safely"):
-        ppo.train(settings, max_steps=3, resume=True, progress=False)
+    status, _, err = command("train", "--max-steps", "3", "--resume")
+    assert one_error_line(status, err) and "cannot be read safely" in err
     assert not marker.exists()
     # the file really carries code: an unsafe load runs it
     torch.load(folder / checkpoints.STATE_FILE, weights_only=False)
@@ -204,8 +209,8 @@ def train_process(world_env, artifacts, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def test_ctrl_c_says_where_to_continue_without_a_traceback(world_env, tmp_path):
-    artifacts = tmp_path / "artifacts"
+def test_ctrl_c_says_where_to_continue_without_a_traceback(world_env, with_data, tmp_path):
+    artifacts = with_data(tmp_path / "artifacts")
     process = train_process(world_env, artifacts, "--max-steps", "40")
     deadline = time.time() + 120
     while not Layout(artifacts).checkpoints() and time.time() < deadline:
@@ -223,32 +228,38 @@ def adapter_weights(artifacts):
 
 def test_killed_at_random_moments_resume_ends_with_the_uninterrupted_adapter(world_env,
                                                                               tmp_path):
+    """SIGKILL lands at a random moment after a random checkpoint (so the kill can fall in a
+    step, a checkpoint's write or the final save); each run is resumed until done."""
     steps = "5"
     reference = train_process(world_env, tmp_path / "whole", "--max-steps", steps)
-    started = time.time()
     assert reference.wait(timeout=300) == 0, reference.stderr.read()[-2000:]
-    duration = time.time() - started
     expected = adapter_weights(tmp_path / "whole")
     draw = random.Random(13)
-    for trial in range(3):
+    for trial in range(2):
         artifacts = tmp_path / f"killed-{trial}"
-        kills = 0
+        kills, resumed = 0, []
         while True:
-            resume = ["--resume"] if Layout(artifacts).checkpoints() else []
+            done = len(Layout(artifacts).checkpoints())
+            resume = ["--resume"] if done else []
             process = train_process(world_env, artifacts, "--max-steps", steps, *resume)
             if kills < 2:
-                try:
-                    process.wait(timeout=draw.uniform(0.3, 1.0) * duration)
-                except subprocess.TimeoutExpired:
+                wanted = done + draw.randint(1, 2)
+                while process.poll() is None and len(Layout(artifacts).checkpoints()) < wanted \
+                        and not Layout(artifacts).final_adapter.exists():
+                    time.sleep(0.05)
+                time.sleep(draw.uniform(0.0, 1.0))
+                if process.poll() is None:
                     process.send_signal(signal.SIGKILL)
                     process.wait()
                     kills += 1
+                    time.sleep(1.5)  # the orphaned kernel notices its parent is gone and exits
                     continue
-            else:
-                process.wait(timeout=300)
-            if process.returncode == 0 and Layout(artifacts).final_adapter.exists():
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err[-2000:]
+            resumed += [line for line in out.splitlines() if line.startswith("resumed from")]
+            if Layout(artifacts).final_adapter.exists():
                 break
-            assert process.returncode == 0, process.stderr.read()[-2000:]
+        assert kills == 2 or resumed, "no kill landed and nothing was resumed"
         record = json.loads(Layout(artifacts).training_record.read_text())
         assert record["steps"] == int(steps)
         weights = adapter_weights(artifacts)

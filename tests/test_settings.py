@@ -117,5 +117,5 @@ def test_a_named_run_has_its_own_folders_and_shares_the_data_cache(tmp_path):
 def test_paths_are_shown_relative_to_the_checkout():
     from detox_helpers.layout import TINY_WORLD_DIR, shown
 
-    assert shown(TINY_WORLD_DIR / "policy-base") == "detox_helpers/tiny-world/policy-base"
+    assert shown(TINY_WORLD_DIR / "policy-base") == "detox_helpers/tiny/tiny-world/policy-base"
     assert shown("/somewhere/else") == "/somewhere/else"

@@ -2,13 +2,14 @@ import torch
 from peft import PeftModel
 from transformers import AutoTokenizer
 
-from detox_helpers import sft, tiny_builder
+from detox_helpers import sft
+from detox_helpers.tiny import builder as tiny_builder
 
 
 def pairs(settings, count=16):
-    from detox_helpers.data import build_dataset
+    from detox_helpers.data import load_splits
 
-    train = build_dataset(settings)["train"].select(range(count))
+    train = load_splits(settings)["train"].select(range(count))
     return list(train["query"]), list(train["summary"])
 
 

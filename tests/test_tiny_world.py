@@ -7,18 +7,23 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, T5ForConditionalGeneration
 
-from detox_helpers import data, fixture, insults, tiny_builder, tiny_checks, tiny_world
+from detox_helpers import data
 from detox_helpers.errors import DetoxError
 from detox_helpers.layout import build_record, world_paths
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
+from detox_helpers.tiny import builder as tiny_builder
+from detox_helpers.tiny import checks as tiny_checks
+from detox_helpers.tiny import fixture, insults
+from detox_helpers.tiny import world as tiny_world
 
 
 def test_fixture_is_dialogsum_shaped_deterministic_and_a_third_toxic():
     records = fixture.make_dialogues()
     assert records == fixture.make_dialogues()
     assert set(records[0]) == {"fname", "dialogue", "summary", "topic"}
-    kept = data.filter_by_length(pd.DataFrame(records), 200, 1000)
+    table = pd.DataFrame(records)
+    kept = table[table["dialogue"].str.len().between(201, 1000)]
     assert len(kept) >= 80 and len(kept) < len(records)  # the filter has work to do
     insulting = kept["summary"].map(insults.has_insult)
     assert 0.25 <= insulting.mean() <= 0.42
@@ -77,7 +82,7 @@ def test_the_world_has_the_shapes_of_the_real_lab(tiny_settings):
 
 @pytest.fixture(scope="module")
 def reward_checks(tiny_settings):
-    test = data.build_dataset(tiny_settings)["test"]
+    test = data.load_splits(tiny_settings)["test"]
     return tiny_checks.reward_quality(load_reward_model(tiny_settings), test)
 
 
@@ -109,8 +114,8 @@ def test_reward_follows_toxicity_smoothly(tiny_settings):
     assert logits.abs().max() < 5                      # not saturated
 
 
-def test_starting_policy_summarises_faithfully(tiny_settings, tmp_path):
-    settings = tiny_world.world_settings(tiny_world.world_dir(), artifacts_dir=tmp_path)
+def test_starting_policy_summarises_faithfully(tiny_settings, with_data, tmp_path):
+    settings = tiny_world.world_settings(tiny_world.world_dir(), artifacts_dir=with_data(tmp_path))
     from detox_helpers.evaluation import run_evaluation
 
     figures = run_evaluation(settings, name=None, progress=False).aggregates

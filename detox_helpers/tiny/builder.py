@@ -1,4 +1,4 @@
-"""Builds the tiny world (see tiny_world.py): fixture, tokenizers, policy, adapter, classifier.
+"""Builds the tiny world (see world.py): fixture, tokenizers, policy, adapter, classifier.
 
 Deterministic for a seed on one machine. The policy is pre-trained on other dialogues than the
 lab's, so it summarises rather than recalls; the classifier learns graded toxicity
@@ -8,6 +8,7 @@ lab's, so it summarises rather than recalls; the classifier learns graded toxici
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -15,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import data, fixture, sft
-from .layout import WORLD_DATA_FILE, build_record, world_paths
-from .settings import Settings
-from .tiny_world import builder_stamp, world_settings
+from .. import sft
+from ..layout import WORLD_DATA_FILE, build_record, world_paths
+from ..settings import Settings
+from . import fixture
+from .world import builder_stamp, world_settings
 
 SEED = 0
 DIALOGUES = 240                 # the lab's dataset
@@ -36,7 +38,7 @@ LABELS = {0: "nothate", 1: "hate"}
 
 def build(folder: Path, seed: int = SEED, progress: bool = True) -> dict:
     """Write the whole tiny world into `folder` (replacing it); returns the build record.
-    `tiny_checks.build_and_check` adds the quality checks to it."""
+    `checks.build_and_check` adds the quality checks to it."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     parts, settings = world_paths(folder), world_settings(folder)
@@ -94,13 +96,13 @@ def train_pairs(records: list[dict], settings: Settings,
                 test_fraction: float | None = None) -> tuple[list[str], list[str]]:
     """Prompts and summaries of the records' train split, after the settings' length filter
     and split (the lab's own test split stays unseen; `test_fraction=0` takes them all)."""
-    table = data.filter_by_length(pd.DataFrame(records), settings.min_dialogue_chars,
-                                  settings.max_dialogue_chars)
+    lengths = pd.DataFrame(records)["dialogue"].str.len()
+    table = pd.DataFrame(records)[(lengths > settings.min_dialogue_chars)
+                                  & (lengths <= settings.max_dialogue_chars)]
     if test_fraction is None:
         test_fraction = settings.test_fraction
-    train_size, _ = data.split_sizes(len(table), test_fraction)
-    table = table.iloc[:train_size]
-    prompts = [data.make_prompt(settings.prompt_template, d) for d in table["dialogue"]]
+    table = table.iloc[:len(table) - math.ceil(len(table) * test_fraction)]
+    prompts = [settings.prompt_template.format(dialogue=d) for d in table["dialogue"]]
     return prompts, list(table["summary"])
 
 

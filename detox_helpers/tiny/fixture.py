@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 import re
 
+from ..settings import PROMPT_TEMPLATE
 from .insults import MILD_WORDS, STRONG_ADJECTIVES, STRONG_NOUNS, target_toxicity
-from .settings import PROMPT_TEMPLATE
 
 NAMES = ["Anna", "Ben", "Carlos", "Dana", "Emma", "Frank", "Grace", "Hugo", "Iris", "Jack",
          "Kate", "Liam", "Mia", "Noah", "Olga", "Paul", "Rosa", "Sam", "Tina", "Victor"]

@@ -7,6 +7,9 @@ prints them, and a build records them in BUILD.json.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import json
 import random
 import tempfile
@@ -14,20 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fixture, tiny_builder
-from .data import build_dataset
-from .evaluation import run_evaluation
+from ..data import load_splits
+from ..evaluation import run_evaluation
+from ..layout import build_record
+from ..notebook_cells import run_notebook_here
+from ..reward import load_reward_model, reward_texts
+from . import builder, fixture
 from .insults import has_insult
-from .layout import build_record
-from .reward import load_reward_model, reward_texts
-from .tiny_world import world_dir, world_settings
+from .world import world_dir, world_settings
 
-SEED = tiny_builder.SEED
+SEED = builder.SEED
 
 
 def training_texts(seed: int = SEED) -> set[str]:
     """Every text the classifier of a world built with `seed` was trained on."""
-    return {text for text, _ in fixture.make_classifier_texts(tiny_builder.CLASSIFIER_TEXTS,
+    return {text for text, _ in fixture.make_classifier_texts(builder.CLASSIFIER_TEXTS,
                                                                seed=seed + 1)}
 
 
@@ -75,7 +79,10 @@ def quality(folder: Path | None = None, seed: int = SEED) -> dict:
     faithfulness (the lab's own evaluation of the test split)."""
     with tempfile.TemporaryDirectory() as scratch:
         settings = world_settings(folder or world_dir(), artifacts_dir=scratch, device="cpu")
-        test = build_dataset(settings)["test"]
+        every_setting = {k: v for k, v in dataclasses.asdict(settings).items() if k != "profile"}
+        with contextlib.redirect_stdout(io.StringIO()):  # notebook 01 prepares the dataset
+            run_notebook_here("01", profile=settings.profile, overrides=every_setting)
+        test = load_splits(settings)["test"]
         result = reward_quality(load_reward_model(settings), test, seed)
         figures = run_evaluation(settings, name=None, progress=False).aggregates
     for name in ("rouge1_clean_reference", "name_kept", "facts_kept", "insult", "toxicity"):
@@ -85,7 +92,7 @@ def quality(folder: Path | None = None, seed: int = SEED) -> dict:
 
 def build_and_check(folder: Path, seed: int = SEED, progress: bool = True) -> dict:
     """Build a world into `folder`, then add its quality checks to BUILD.json."""
-    record = tiny_builder.build(folder, seed, progress)
+    record = builder.build(folder, seed, progress)
     record["quality"] = quality(folder, seed)
     build_record(folder).write_text(json.dumps(record, indent=2))
     return record

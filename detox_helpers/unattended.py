@@ -1,0 +1,79 @@
+"""Running the lab's notebooks unattended: the command line executes the very notebooks a
+learner reads, with parameters, through papermill, and keeps each executed copy as its log.
+
+A user's mistake raised in a cell (a `DetoxError`) comes back as that error, one clear line; any
+other failure names the notebook and its executed copy up to the failing cell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+from .errors import DetoxError, user_error_names
+from .layout import shown
+from .settings import Settings
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+class QuietKernelManager(AsyncKernelManager):
+    """A kernel whose own log (a start-up notice, the tail of a kernel stopped by Ctrl-C) stays
+    out of the terminal: what the notebook prints still streams, as its cells' output."""
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        return await super()._async_launch_kernel(kernel_cmd, stderr=subprocess.DEVNULL, **kw)
+
+
+class NotebookFailed(DetoxError):
+    """A notebook raised something other than a user's mistake; its executed copy was saved."""
+
+
+def notebook_paths() -> list[Path]:
+    paths = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise DetoxError(f"No numbered notebooks in {NOTEBOOKS_DIR}: run from a clone of the "
+                         "repository (pip install -e .).")
+    return paths
+
+
+def notebook(number: str) -> Path:
+    """The lab notebook whose name starts with `number`, e.g. "04"."""
+    return next(path for path in notebook_paths() if path.name.startswith(number))
+
+
+def executed_copy(settings: Settings, path: Path) -> Path:
+    """Where a run keeps its executed notebook; each process of a multi-process run its own."""
+    rank = os.environ.get("RANK", "0")
+    name = path.name if rank == "0" else f"{path.stem}.rank{rank}{path.suffix}"
+    return settings.layout.executed(settings.profile) / name
+
+
+def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
+    """Execute one notebook in a fresh kernel with `parameters` (its `parameters` cell's names),
+    its printed output streamed here; returns the executed copy.
+
+    The kernel reads the same DETOX_* variables as this process, so `settings` only says where
+    the executed copy goes.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = executed_copy(settings, path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(path), str(output), parameters=parameters,
+                                   cwd=str(path.parent), kernel_name="python3",
+                                   progress_bar=False, stdout_file=sys.stdout,
+                                   stderr_file=sys.stderr,
+                                   kernel_manager_class=QuietKernelManager)
+    except PapermillExecutionError as error:
+        if error.ename in user_error_names():
+            raise DetoxError(error.evalue) from None
+        raise NotebookFailed(f"{path.name} failed ({error.ename}: {error.evalue}); the executed "
+                             f"copy up to the failing cell is {shown(output)}") from None
+    return output
