@@ -1,7 +1,8 @@
 """The demo's measurement on the tiny world for several seeds: the spread of every figure.
 
-For each seed: evaluate the starting policy, train with the tiny profile's PPO settings, evaluate
-again, compare (`detox_helpers.claims.measure`, what notebooks 03-05 do). Prints the median,
+For each seed: notebooks 03 (evaluate the starting policy), 04 (train with the tiny profile's
+PPO settings) and 05 (evaluate again, compare), executed through papermill as the command line
+runs them (`detox_helpers.tiny.claims.measure`). Prints the median,
 minimum and maximum of each figure over the seeds, and in how many seeds each claim held; with
 `--readme` writes that table into README.md's "What you will see" (between its markers), so the
 README's figures come from this script, never from a hand.
@@ -24,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from detox_helpers import claims
 from detox_helpers.layout import Layout, default_artifacts_dir
 from detox_helpers.settings import load_settings
+from detox_helpers.unattended import notebook, run_notebook
+from detox_helpers.tiny import claims
 from detox_helpers.tiny.world import ensure_tiny_world
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -114,7 +116,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             settings = load_settings("tiny", environ={}, seed=seed, artifacts_dir=scratch)
             ensure_tiny_world(settings)
-            figures = claims.measure(settings)
+            figures = claims.measure(settings, lambda number, **parameters: run_notebook(
+                notebook(number), settings, **parameters))
         seconds.append(time.perf_counter() - started)
         results.append(figures)
         print(f"seed {seed}: {seconds[-1]:.0f} s; claims broken: {claims.failed(figures)}; "

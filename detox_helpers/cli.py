@@ -86,25 +86,6 @@ def run_lab(profile: str | None) -> None:
         print(f"Report: {shown(report)}")
 
 
-def build_tiny(rebuild: bool, output: str | None) -> None:
-    """Check the shipped world (default), rebuild it in place, or build one elsewhere."""
-    from .layout import build_record
-    from .tiny.checks import build_and_check
-    from .tiny.world import ensure_tiny_world, world_dir
-
-    if output or rebuild:
-        folder = Path(output).resolve() if output else world_dir()
-        if folder.is_dir() and any(folder.iterdir()) and not build_record(folder).exists():
-            raise DetoxError(f"{folder} is not empty and not a tiny world (no BUILD.json); "
-                             "building there would replace it. Choose a new folder.")
-        print(f"Building the tiny world in {folder} (a few minutes on 2 cores)...")
-        build_and_check(folder)
-    else:
-        folder = ensure_tiny_world(load_settings("tiny", environ={}))
-    print(build_record(folder).read_text())
-    print(f"tiny world: {folder}")
-
-
 def checked_settings():
     """The settings of a command, checked before any long work: the artifacts folder can be
     written and, on the tiny profile, the shipped world is whole and current."""
@@ -227,6 +208,8 @@ def main(argv=None) -> int:
         elif args.command == "run":
             run_lab(None)
         elif args.command == "build-tiny":
+            from .tiny.checks import build_tiny
+
             build_tiny(args.rebuild, args.output)
         elif args.command == "data":
             show_data()

@@ -1,23 +1,7 @@
-"""Where the lab keeps things: every folder and file name a run writes, and the tiny world's parts.
-
-    <artifacts>/
-        data/dialogsum-<key>/          the processed dataset, keyed by what shapes it (data.py)
-        eval/<name>.csv, <name>.json   per-summary results; figures and what they were made with
-        ppo/stats.csv                  one row of training statistics per PPO step
-        ppo/checkpoints/step-NNNNNN/   resumable checkpoints (a `.partial` suffix while written)
-        ppo/final-adapter/             the trained LoRA adapter, value head and training record
-        ppo-previous/<time>/           earlier runs, set aside whole when a new run starts
-        instruct-adapter/              what `make-adapter` fine-tunes
-        report/report.md               the written report and its figures
-        executed/<profile>/            the notebooks as `demo` / `run` executed them
-        benchmarks/                    what the scripts in benchmarks/ measured
-        runs/<name>/                   a named run (setting run_name): its own eval/, ppo/,
-                                       report/ and executed/, beside the unnamed run's
-
-    detox_helpers/tiny/tiny-world/     the offline miniature shipped with the package
-        dialogsum/  policy-base/  instruct-adapter/  reward-classifier/  BUILD.json
-
-Every other module asks this one; no other module spells these names.
+"""Where the lab keeps things: every folder and file name a run writes under the artifacts
+folder (data, eval, ppo, ppo-previous, report, executed, benchmarks; a named run's own under
+runs/<name>/), and the parts of the tiny world shipped in detox_helpers/tiny/tiny-world/.
+README.md draws the tree. Every other module asks this one; none spells these names.
 """
 
 from __future__ import annotations

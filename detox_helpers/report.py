@@ -126,7 +126,9 @@ def comparison_section(settings: Settings, before: Evaluation, after: Evaluation
              + compare.multiple_comparisons_note(table), "", comparison_markdown(table), "",
              "What the numbers support:", ""]
     lines += [f"- {sentence}" for sentence in compare.verdicts(table)]
-    hacking = compare.reward_hacking_note(after)
+    from .tiny.judge import reward_hacking_note
+
+    hacking = reward_hacking_note(after)
     if hacking:
         lines += ["", "What the exact judge says (the tiny world knows its own insults):", "",
                   hacking]

@@ -1,5 +1,6 @@
 """Running the lab's notebooks unattended: the command line executes the very notebooks a
-learner reads, with parameters, through papermill, and keeps each executed copy as its log.
+learner reads, with parameters, through papermill, and keeps each executed copy as its log;
+tests and the tiny world's checks run a notebook's code cells in their own process.
 
 A user's mistake raised in a cell (a `DetoxError`) comes back as that error, one clear line; any
 other failure names the notebook and its executed copy up to the failing cell.
@@ -7,6 +8,7 @@ other failure names the notebook and its executed copy up to the failing cell.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -65,6 +67,9 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
 
     output = executed_copy(settings, path)
     output.parent.mkdir(parents=True, exist_ok=True)
+    # After Ctrl-C, nbclient's pending reply holds the stopped kernel's error; asyncio would
+    # print that task's traceback at exit, after the command has said how to continue.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         papermill.execute_notebook(str(path), str(output), parameters=parameters,
                                    cwd=str(path.parent), kernel_name="python3",
@@ -77,3 +82,37 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
         raise NotebookFailed(f"{path.name} failed ({error.ename}: {error.evalue}); the executed "
                              f"copy up to the failing cell is {shown(output)}") from None
     return output
+
+
+def run_notebook_here(name: str, **parameters) -> dict:
+    """Run a lab notebook's code cells in this process, its parameters cell followed by
+    `parameters` (as papermill injects them); returns the notebook's variables.
+
+    The same cells as JupyterLab and the command line run; `name` is the notebook's number,
+    e.g. "01".
+    """
+    import matplotlib
+    import nbformat
+
+    matplotlib.use("Agg")
+    path = notebook(name)
+    namespace = {"__name__": "__main__", "display": _display}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        exec(compile(cell.source, f"{path.name}", "exec"), namespace)
+        if "parameters" in cell.metadata.get("tags", []):
+            namespace.update(parameters)
+    return namespace
+
+
+class _Shown:
+    """What `display(..., display_id=True)` returns in a kernel: a handle to update."""
+
+    def update(self, *objects, **kwargs):
+        pass
+
+
+def _display(*objects, display_id=None, **kwargs):
+    """IPython's `display`, a kernel's built-in, here shows nothing: tests read variables."""
+    return _Shown() if display_id else None

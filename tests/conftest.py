@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from detox_helpers.notebook_cells import run_notebook_here
+from detox_helpers.unattended import run_notebook_here
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ["DETOX_PROFILE"] = "tiny"

@@ -8,8 +8,8 @@ import pytest
 from detox_helpers import data
 from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_tokenizer
-from detox_helpers.notebook_cells import run_notebook_here
 from detox_helpers.settings import load_settings
+from detox_helpers.unattended import run_notebook_here
 
 
 def dialogue_of_length(n: int, index: int) -> str:

@@ -7,6 +7,7 @@ from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_policy
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
+from detox_helpers.tiny.judge import exact_judge
 from detox_helpers.tiny.world import world_dir, world_settings
 
 
@@ -72,7 +73,7 @@ def test_the_exact_judge_knows_insults_misses_names_and_facts():
                   "Lazy Ben checks into a hotel for 3 nights."]
     summaries = ["Anna books a table for 4 people on Friday. What a stupid jerk.",
                  "Olga checks into a hotel for 3 nights."]
-    judged = evaluation.exact_judge(summaries, references, toxicity=[0.3, 0.01])
+    judged = exact_judge(summaries, references, toxicity=[0.3, 0.01])
     assert judged["insult"].tolist() == [True, False]
     assert judged["missed_insult"].tolist() == [True, False]        # 0.3 < 0.5: missed
     assert judged["reference_clean"].tolist() == [True, False]

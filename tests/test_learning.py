@@ -10,8 +10,8 @@ as the original lab did, PPO pushes towards insults and the first claims break.
 
 import pytest
 
-from detox_helpers import claims
-from detox_helpers.notebook_cells import run_notebook_here
+from detox_helpers.tiny import claims
+from detox_helpers.unattended import run_notebook_here
 
 
 @pytest.mark.parametrize("seed", [0, 1])

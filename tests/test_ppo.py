@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from detox_helpers import checkpoints, ppo
 from detox_helpers.errors import DetoxError
-from detox_helpers.notebook_cells import run_notebook_here
+from detox_helpers.unattended import run_notebook_here
 
 SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
              output_min_length=8, output_max_length=12)

@@ -6,6 +6,7 @@ from detox_helpers import compare, evaluation, report
 from detox_helpers.errors import DetoxError
 from detox_helpers.ppo import STAT_COLUMNS
 from detox_helpers.settings import load_settings
+from detox_helpers.tiny.judge import reward_hacking_note
 
 # 3 prompts x 2 samples, written by hand
 BEFORE_TOXICITY = [[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]]
@@ -156,10 +157,10 @@ def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
     kept = [0, 2]                                                    # prompts 0 and 2 only
     assert clean.n == 2 and clean.before == pytest.approx(np.mean(np.array(BEFORE_ROUGE1)[kept]))
     assert table.loc["insult present (exact judge)"].after == pytest.approx(1 / 6)
-    note = compare.reward_hacking_note(after)
+    note = reward_hacking_note(after)
     assert note.startswith("Reward hacking: 1 of 6 summaries") and '"other"' in note
-    assert compare.reward_hacking_note(before).startswith("The reward model caught every insult")
-    assert compare.reward_hacking_note(later) is None
+    assert reward_hacking_note(before).startswith("The reward model caught every insult")
+    assert reward_hacking_note(later) is None
 
 
 def test_the_examples_include_the_largest_gains_wherever_they_are():
@@ -203,9 +204,9 @@ def test_named_runs_sit_side_by_side_each_against_its_own_baseline(tmp_path):
 
 
 def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
-    from detox_helpers import claims
     from detox_helpers.checkpoints import training_settings
     from detox_helpers.ppo import REWARD_MODULE
+    from detox_helpers.tiny import claims
 
     settings = load_settings("tiny", environ={})
     own = dict(steps=settings.max_ppo_steps, reward=REWARD_MODULE,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .compare import best_of_k_table, comparison_table, reward_hacking_note
-from .evaluation import Evaluation
-from .settings import Settings, load_settings
+from ..compare import best_of_k_table, comparison_table
+from ..evaluation import Evaluation
+from ..settings import Settings, load_settings
+from .judge import reward_hacking_note
 
 CLAIMS = [
     ("toxicity (summary alone) falls by at least half",
@@ -65,8 +66,8 @@ def applies(record: dict, settings: Settings) -> bool:
     """Whether a trained adapter's record (checkpoints.training_record) is the run the claims
     are about: the tiny profile's settings, the reward module's reward, all the steps. Runs
     with other settings or another reward (the notebooks' "Try it" items) may fail them."""
-    from .checkpoints import training_settings
-    from .ppo import REWARD_MODULE
+    from ..checkpoints import training_settings
+    from ..ppo import REWARD_MODULE
 
     default = load_settings("tiny", environ={})
     return (settings.profile == "tiny" and record.get("reward") == REWARD_MODULE
@@ -88,8 +89,8 @@ def measure(settings: Settings, run_notebook) -> dict:
     (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
     import dataclasses
 
-    from .data import cache_key
-    from .evaluation import load_evaluation
+    from ..data import cache_key
+    from ..evaluation import load_evaluation
 
     overrides = {name: value for name, value in dataclasses.asdict(settings).items()
                  if name != "profile"}
