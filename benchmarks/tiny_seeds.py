@@ -27,9 +27,9 @@ import torch
 
 from detox_helpers.layout import Layout, default_artifacts_dir
 from detox_helpers.settings import load_settings
-from detox_helpers.unattended import notebook, run_notebook
 from detox_helpers.tiny import claims
 from detox_helpers.tiny.world import ensure_tiny_world
+from detox_helpers.unattended import notebook, run_notebook
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- tiny-seeds:begin -->", "<!-- tiny-seeds:end -->"
