@@ -1,11 +1,11 @@
 """The demo's measurement on the tiny world for several seeds: the spread of every figure.
 
-For each seed: notebooks 03 (evaluate the starting policy), 04 (train with the tiny profile's
-PPO settings) and 05 (evaluate again, compare), executed through papermill as the command line
-runs them (`detox_helpers.tiny.claims.measure`). Prints the median,
-minimum and maximum of each figure over the seeds, and in how many seeds each claim held; with
-`--readme` writes that table into README.md's "What you will see" (between its markers), so the
-README's figures come from this script, never from a hand.
+For each seed: notebooks 04 (train with the tiny profile's PPO settings) and 05 (evaluate the
+starting and the trained policy, compare), executed through papermill as the command line runs
+them (`detox_helpers.tiny.claims.measure`). Prints the median, minimum and maximum of each
+figure over the seeds, and in how many seeds each claim held; with `--readme` writes that
+table into README.md's "What you will see" (between its markers), so the README's figures come
+from this script, never from a hand.
 
     .venv/bin/python benchmarks/tiny_seeds.py --seeds 0,1,2,3,4 --readme
 """
@@ -13,6 +13,7 @@ README's figures come from this script, never from a hand.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -102,6 +103,12 @@ def write_readme(text: str) -> None:
     README.write_text(f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}")
 
 
+def through_papermill(settings, number: str, **parameters) -> None:
+    """One notebook executed as the command line executes it (its copy kept in the scratch
+    artifacts folder)."""
+    run_notebook(notebook(number), settings, **parameters)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
@@ -116,8 +123,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             settings = load_settings("tiny", environ={}, seed=seed, artifacts_dir=scratch)
             ensure_tiny_world(settings)
-            figures = claims.measure(settings, lambda number, **parameters: run_notebook(
-                notebook(number), settings, **parameters))
+            figures = claims.measure(settings, functools.partial(through_papermill, settings))
         seconds.append(time.perf_counter() - started)
         results.append(figures)
         print(f"seed {seed}: {seconds[-1]:.0f} s; claims broken: {claims.failed(figures)}; "

@@ -1,11 +1,12 @@
 """Learning is tested by learning: the demo's PPO run on the tiny world must detoxify, for more
 than one seed, and keep the summaries.
 
-Each seed runs notebooks 03-05 (evaluate, train with the tiny profile's settings, evaluate
-again; their cells in this process) and must hold every claim of `detox_helpers.claims`:
-toxicity halved with a paired interval below zero, ROUGE-1 and length kept, no insults slipping
-past the reward model, KL near its target. With the reward's sign flipped, or read by position
-as the original lab did, PPO pushes towards insults and the first claims break.
+Each seed runs notebooks 04 and 05 (train with the tiny profile's settings, evaluate before
+and after; their cells in this process) and must hold every claim of
+`detox_helpers.tiny.claims`: toxicity halved with a paired interval below zero, ROUGE-1 and
+length kept, no insults slipping past the reward model, KL near its target. With the reward's
+sign flipped, or read by position as the original lab did, PPO pushes towards insults and the
+first claims break.
 """
 
 import pytest

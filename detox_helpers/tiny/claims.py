@@ -81,9 +81,10 @@ def failed(measured: dict) -> list[str]:
 
 
 def measure(settings: Settings, run_notebook) -> dict:
-    """The demo's measurement: notebooks 03 (baseline), 04 (PPO) and 05 (after, without its own
-    claims check) run under `settings`, notebook 01 first when the data is not prepared; then
-    the figures the claims read, from what the notebooks saved.
+    """The demo's measurement: notebook 04 (PPO) and notebook 05 (the trained policy against
+    the starting one, which it evaluates first, as notebook 03 does, when no baseline
+    was saved; its own claims check off) run under `settings`, notebook 01 first when the data
+    is not prepared; then the figures the claims read, from what the notebooks saved.
 
     `run_notebook(number, **parameters)` executes one notebook: through papermill
     (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
@@ -94,7 +95,7 @@ def measure(settings: Settings, run_notebook) -> dict:
 
     overrides = {name: value for name, value in dataclasses.asdict(settings).items()
                  if name != "profile"}
-    numbers = ["03", "04", "05"]
+    numbers = ["04", "05"]
     if not settings.layout.data_cache(cache_key(settings)).exists():
         numbers.insert(0, "01")
     for number in numbers:
