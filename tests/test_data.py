@@ -149,3 +149,11 @@ def test_full_profile_offline_fails_clearly_and_never_falls_back_to_tiny(run_not
     with pytest.raises(DetoxError, match="google/flan-t5-base.*DETOX_POLICY_MODEL"):
         load_tokenizer(settings)
     assert not any(tmp_path.iterdir())  # no tiny world, no dataset
+
+
+@pytest.mark.parametrize("number", ["02", "03", "04"])
+def test_a_later_notebook_run_before_notebook_01_says_to_run_it_first(number, tiny_settings,
+                                                                     tmp_path):
+    with pytest.raises(DetoxError, match=r"run notebook 01_data\.ipynb or `python -m "
+                                         r"detox_helpers data` first"):
+        run_notebook_here(number, overrides={"artifacts_dir": str(tmp_path)})
