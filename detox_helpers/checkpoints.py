@@ -1,15 +1,11 @@
-"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs.
+"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs
+(README.md's "Nothing lost, nothing stale" lists the guarantees).
 
-A checkpoint holds everything needed to continue as if never stopped: the LoRA adapter
-(safetensors), and a state file with the value head, the optimiser, the KL coefficient, the
-random states, the statistics so far and the settings that shape training. The state file holds
-data only: it is read with `torch.load(weights_only=True)`, which refuses any pickled object
-that would run code, so a checkpoint from someone else cannot execute anything.
-
-Every folder is written under a `.partial` name and renamed when whole, so a stop at any moment
-leaves the previous checkpoint (or adapter) intact. A new run sets the previous one aside
-instead of deleting it. The functions take notebook 04's `ppo_trainer` (trl's PPOTrainer, whose
-model is the value-head model around the PEFT policy) and its `history` (a row per step).
+A checkpoint's state file holds data only, read with `torch.load(weights_only=True)`: a
+checkpoint from someone else cannot run code. Folders are written under a `.partial` name and
+renamed when whole, so a stop leaves the previous one intact; a new run sets the old one aside.
+The functions take notebook 04's `ppo_trainer` (trl's PPOTrainer, whose model is the
+value-head model around the PEFT policy) and its `history` (a row per step).
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
-"""`python -m detox_helpers COMMAND`: the lab without opening JupyterLab.
-
-    demo           run every notebook headless on the offline tiny profile
-    run            the same on the profile in DETOX_PROFILE (the full lab on a GPU machine)
-    build-tiny     check the shipped tiny world and print its build record (--rebuild,
-                   --output DIR: build it anew)
-    data           notebook 01: prepare the dataset and print its sizes
-    evaluate       notebook 03: evaluate the starting policy on the test split (--name)
-    train          notebook 04: PPO training with checkpoints (--max-steps N, --resume); also
-                   under `accelerate launch -m detox_helpers train` for several GPUs
-    compare        notebook 05: evaluate the trained policy against the baseline; the report
-    make-adapter   fine-tune an instruct LoRA adapter on the train split (sft.py)
+"""`python -m detox_helpers COMMAND`: the lab without opening JupyterLab (README.md lists the
+commands; `--help` too).
 
 The notebook commands execute the notebooks themselves (papermill), notebook 01 first when the
 data is not prepared yet, and keep each executed copy under the artifacts folder's `executed/`.
-Settings come from DETOX_* variables (see settings.py). A problem a user can fix prints one
-clear line and exits with status 2; a failing notebook exits with status 1; Ctrl-C exits with
-130 and says how to continue.
+A problem a user can fix prints one clear line and exits with status 2; a failing notebook
+exits with status 1; Ctrl-C exits with 130 and says how to continue.
 """
 
 from __future__ import annotations
@@ -208,7 +197,7 @@ def main(argv=None) -> int:
         elif args.command == "run":
             run_lab(None)
         elif args.command == "build-tiny":
-            from .tiny.checks import build_tiny
+            from .tiny.command import build_tiny
 
             build_tiny(args.rebuild, args.output)
         elif args.command == "data":

@@ -9,6 +9,7 @@ intervals are read together and none is adjusted for multiple comparisons.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -71,7 +72,7 @@ def label(metric: Metric, k: int) -> str:
 
 def check_pairing(before: Evaluation, after: Evaluation) -> None:
     ids = [e.per_sample.drop_duplicates("prompt")["id"].tolist() for e in (before, after)]
-    samples = [e.per_sample.groupby("prompt").size().max() for e in (before, after)]
+    samples = [samples_per_prompt(e) for e in (before, after)]
     if ids[0] != ids[1] or samples[0] != samples[1]:
         raise DetoxError("The before and after evaluations differ in prompts or samples per "
                          "prompt; evaluate both with the same settings (eval_size, "
@@ -97,21 +98,17 @@ def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd
     k = samples_per_prompt(before)
     rows = []
     for metric in METRICS:
-        first = measured(before, metric.column, metric.subset)
-        second = measured(after, metric.column, metric.subset)
-        if first is None or second is None or not len(first):
+        parts = [measured(e, metric.column, metric.subset) for e in (before, after)]
+        if parts[0] is None or parts[1] is None or not len(parts[0]):
             continue
-        first = REDUCERS[metric.reduce](per_prompt(first, metric.column))
-        second = REDUCERS[metric.reduce](per_prompt(second, metric.column))
+        first, second = (REDUCERS[metric.reduce](per_prompt(p, metric.column)) for p in parts)
         paired = stats.paired_difference(first, second, seed)
         smallest = max(metric.smallest, DISPLAY_PRECISION)
-        rows.append(dict(metric=label(metric, k), before=paired["before"],
-                         after=paired["after"], difference=paired["difference"],
-                         low=paired["low"], high=paired["high"],
-                         change_shown=paired["excludes_zero"]
-                         and abs(paired["difference"]) >= smallest,
-                         interval_excludes_zero=paired["excludes_zero"], smallest=smallest,
-                         better=metric.better, n=paired["n"]))
+        shown = paired["excludes_zero"] and abs(paired["difference"]) >= smallest
+        rows.append(dict(metric=label(metric, k), before=paired["before"], after=paired["after"],
+                         difference=paired["difference"], low=paired["low"], high=paired["high"],
+                         change_shown=shown, interval_excludes_zero=paired["excludes_zero"],
+                         smallest=smallest, better=metric.better, n=paired["n"]))
     return pd.DataFrame(rows).set_index("metric")
 
 
@@ -246,8 +243,6 @@ def runs_table(settings, names: list[str]) -> pd.DataFrame:
     """Named runs (setting run_name; "" is the unnamed run) side by side: each figure after
     training with its change, and the KL of the last 10 steps. Each run is compared with its
     own baseline, so the changes are paired within a run."""
-    import dataclasses
-
     from .checkpoints import training_record
     from .evaluation import load_evaluation
 

@@ -117,11 +117,8 @@ def cache_key(settings: Settings) -> str:
 
 def load_splits(settings: Settings):
     """The train/test DatasetDict notebook 01 saved for these settings. Rows hold `id`,
-    `dialogue`, `summary`, `topic`, `input_ids` (a tensor) and `query`.
-
-    On the tiny profile, check the world first (tiny.world.ensure_tiny_world, at the entry
-    points: notebook set-up cells, the CLI).
-    """
+    `dialogue`, `summary`, `topic`, `input_ids` (a tensor) and `query`. On the tiny profile, the
+    entry points (notebook set-up cells, the CLI) check the world first (ensure_tiny_world)."""
     from datasets import load_from_disk
 
     folder = settings.layout.data_cache(cache_key(settings))

@@ -2,11 +2,9 @@
 
 
 class DetoxError(Exception):
-    """A bad setting, a missing file or model, or data that cannot be used.
-
-    The message says what was wrong and what to do about it; notebooks and the CLI
-    show it as it is, without a traceback from deep inside a library.
-    """
+    """A bad setting, a missing file or model, or data that cannot be used. The message says
+    what was wrong and what to do about it; notebooks and the CLI show it as it is, without a
+    traceback from deep inside a library."""
 
 
 class SettingsMismatch(DetoxError):

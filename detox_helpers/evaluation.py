@@ -1,12 +1,9 @@
 """Evaluate a policy on a split: per-sample results, aggregates with intervals, saved to disk.
 
-Each test prompt gets k sampled summaries (k = eval_samples_per_prompt) from one seeded batched
-generation. Every summary is scored by the reward classifier (alone, and after its prompt as
-the original lab did), by an independent judge (alt-profanity-check, a separately trained
-classifier: if PPO games the reward model, the judge does not move with it), and by ROUGE
-against the reference summary. On the tiny profile the fixture knows its insults and facts,
-so an exact judge adds the truth: is there an insult, did the reward model miss it, are the
-reference's names, items and numbers still there.
+Each test prompt gets k sampled summaries from one seeded batched generation, scored by the
+reward classifier, by ROUGE, and by an independent judge (alt-profanity-check: if PPO games the
+reward model, the judge does not move with it); on the tiny profile an exact judge adds the
+truth the fixture knows (README.md lists every figure).
 """
 
 from __future__ import annotations
@@ -69,23 +66,6 @@ def rouge_scores(summaries, references) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rouge1", "rouge2", "rougeL"])
 
 
-def eval_rows(split, settings: Settings):
-    """The prompts to evaluate: the whole split, or its first `eval_size`."""
-    if split.num_rows == 0:
-        raise DetoxError("The evaluation split is empty.")
-    if settings.eval_size and settings.eval_size < split.num_rows:
-        return split.select(range(settings.eval_size))
-    return split
-
-
-def generation_batch_size(settings: Settings, device) -> int:
-    """The configured batch size, or the measured sweet spot: 1024 on a GPU (H200: 0.007 s per
-    summary of 100 tokens, against 0.11 s at 64), 16 on the CPU (memory, not speed, limits)."""
-    if settings.eval_batch_size:
-        return settings.eval_batch_size
-    return 1024 if device.type == "cuda" else 16
-
-
 def per_prompt(per_sample: pd.DataFrame, column: str) -> np.ndarray:
     """[prompts, k] array of one column, rows in prompt order."""
     table = per_sample.pivot(index="prompt", columns="sample", values=column).sort_index()
@@ -135,13 +115,18 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     if name:  # before the long work, not after it
         check_result_name(name)
         check_writable(settings.layout.eval_dir)
-    rows = eval_rows(split, settings)
+    if split.num_rows == 0:
+        raise DetoxError("The evaluation split is empty.")
+    first_only = 0 < settings.eval_size < split.num_rows  # eval_size 0: the whole split
+    rows = split.select(range(settings.eval_size)) if first_only else split
     k = settings.eval_samples_per_prompt
     prompt_ids = [ids for ids in rows["input_ids"] for _ in range(k)]
-    batch_size = generation_batch_size(settings, next(model.parameters()).device)
-    generated = generate(model, tokenizer, prompt_ids, batch_size=batch_size,
-                         seed=settings.seed, progress=progress, desc="summaries",
-                         cache=settings.generation_cache,
+    # Unless configured, the measured sweet spot: 1024 on a GPU (H200: 0.007 s per summary of
+    # 100 tokens, against 0.11 s at 64), 16 on the CPU (memory, not speed, limits).
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    batch_size = settings.eval_batch_size or (1024 if on_gpu else 16)
+    generated = generate(model, tokenizer, prompt_ids, batch_size=batch_size, seed=settings.seed,
+                         progress=progress, desc="summaries", cache=settings.generation_cache,
                          **sampling_kwargs(settings, settings.eval_max_new_tokens))
     special = set(tokenizer.all_special_ids)
     lengths = [sum(int(t) not in special for t in ids) for ids in generated.token_ids]
@@ -207,9 +192,8 @@ def aggregate_table(aggregates: dict) -> pd.DataFrame:
 
 def run_evaluation(settings: Settings, name: str | None = "baseline", progress: bool = True):
     """Evaluate the starting policy (instruct adapter merged) on the test split and save the
-    results as `name`: notebook 05 when notebook 03's baseline is missing or was made with
-    other settings, the seeds benchmark and the tiny world's checks. Notebook 03 shows these
-    steps one by one."""
+    results as `name`: notebook 05 when notebook 03's baseline is missing or stale, the seeds
+    benchmark and the tiny world's checks (notebook 03 shows these steps one by one)."""
     from .data import load_splits
     from .models import load_policy, pick_device
     from .reward import load_reward_model

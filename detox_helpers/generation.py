@@ -66,10 +66,8 @@ def bucketed(length: int, bucket: int = BUCKET) -> int:
 
 
 def pad_prompts(tokenizer, prompt_ids, bucket: int | None = None):
-    """Right-pad prompts to the longest, or with `bucket` to the next multiple of it.
-
-    Right padding always: left padding on encoder-decoder models destabilised KL in trl.
-    """
+    """Right-pad prompts (never left: see the module docstring) to the longest, or with `bucket`
+    to the next multiple of it."""
     return tokenizer.pad({"input_ids": list(prompt_ids)}, padding=True,
                          pad_to_multiple_of=bucket, padding_side="right", return_tensors="pt")
 

@@ -1,7 +1,6 @@
 """Where the lab keeps things: every folder and file name a run writes under the artifacts
-folder (data, eval, ppo, ppo-previous, report, executed, benchmarks; a named run's own under
-runs/<name>/), and the parts of the tiny world shipped in detox_helpers/tiny/tiny-world/.
-README.md draws the tree. Every other module asks this one; none spells these names.
+folder, and the parts of the tiny world shipped in detox_helpers/tiny/tiny-world/ (README.md
+draws the tree). Every other module asks this one; none spells these names.
 """
 
 from __future__ import annotations
@@ -101,31 +100,25 @@ class Layout:
         self.root = Path(root)
         self.run = run
         self.run_root = self.root / "runs" / run if run else self.root
+        self.eval_dir = self.run_root / "eval"
+        self.ppo_dir = self.run_root / "ppo"
+        self.stats_file = self.ppo_dir / "stats.csv"
+        self.checkpoints_dir = self.ppo_dir / "checkpoints"
+        self.final_adapter = self.ppo_dir / "final-adapter"
+        self.training_record = self.final_adapter / "training.json"
+        self.instruct_adapter = self.root / "instruct-adapter"
+        self.report_dir = self.run_root / "report"
+        self.report = self.report_dir / "report.md"
+        self.benchmarks = self.root / "benchmarks"
 
     def data_cache(self, key: str) -> Path:
         return self.root / "data" / f"dialogsum-{key}"
-
-    @property
-    def eval_dir(self) -> Path:
-        return self.run_root / "eval"
 
     def eval_table(self, name: str) -> Path:
         return self.eval_dir / f"{name}.csv"
 
     def eval_record(self, name: str) -> Path:
         return self.eval_dir / f"{name}.json"
-
-    @property
-    def ppo_dir(self) -> Path:
-        return self.run_root / "ppo"
-
-    @property
-    def stats_file(self) -> Path:
-        return self.ppo_dir / "stats.csv"
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.ppo_dir / "checkpoints"
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints_dir / f"step-{step:06d}"
@@ -139,29 +132,5 @@ class Layout:
         """Where a new run sets the previous run's folder aside."""
         return self.run_root / "ppo-previous" / stamp
 
-    @property
-    def final_adapter(self) -> Path:
-        return self.ppo_dir / "final-adapter"
-
-    @property
-    def training_record(self) -> Path:
-        return self.final_adapter / "training.json"
-
-    @property
-    def instruct_adapter(self) -> Path:
-        return self.root / "instruct-adapter"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.run_root / "report"
-
-    @property
-    def report(self) -> Path:
-        return self.report_dir / "report.md"
-
     def executed(self, profile: str) -> Path:
         return self.run_root / "executed" / profile
-
-    @property
-    def benchmarks(self) -> Path:
-        return self.root / "benchmarks"

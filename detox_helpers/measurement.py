@@ -1,13 +1,6 @@
-"""The project's own `evaluate` toxicity measurement, loadable offline from the package.
-
-The course writes `evaluate.load("toxicity", <model>, module_type="measurement")`, which fetches
-the measurement's script from the Hub. The same call on a local folder needs no network:
-
-    import evaluate
-    from detox_helpers.measurement import MEASUREMENT_DIR
-
-    toxicity = evaluate.load(str(MEASUREMENT_DIR), module_type="measurement")
-    toxicity.compute(predictions=summaries, aggregation="maximum")
+"""The project's own `evaluate` toxicity measurement, loadable offline from the package: the
+course's `evaluate.load("toxicity", ...)` fetches its script from the Hub; the same call on
+MEASUREMENT_DIR needs no network (README.md shows it).
 """
 
 from __future__ import annotations

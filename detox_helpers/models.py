@@ -20,12 +20,8 @@ for _message in ("`is_gradient_checkpointing` is deprecated",
     warnings.filterwarnings("ignore", message=_message)
 
 
-class _UntiedOutputLayerNotice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "tied weights mapping" not in record.getMessage()
-
-
-logging.getLogger("transformers.modeling_utils").addFilter(_UntiedOutputLayerNotice())
+logging.getLogger("transformers.modeling_utils").addFilter(
+    lambda record: "tied weights mapping" not in record.getMessage())
 
 
 def pick_device(settings: Settings) -> torch.device:

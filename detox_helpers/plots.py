@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 
 def plot_length_distribution(lengths, min_chars: int, max_chars: int, ax=None):
@@ -12,8 +13,7 @@ def plot_length_distribution(lengths, min_chars: int, max_chars: int, ax=None):
     ax.hist(lengths, bins=40, color="#4c72b0", alpha=0.85)
     ax.axvspan(min_chars, max_chars, color="#55a868", alpha=0.15,
                label=f"kept: {min_chars} < length <= {max_chars}")
-    ax.set_xlabel("dialogue length (characters)")
-    ax.set_ylabel("dialogues")
+    ax.set(xlabel="dialogue length (characters)", ylabel="dialogues")
     ax.legend(loc="upper right")
     return ax
 
@@ -22,8 +22,6 @@ def plot_toxicity_distribution(groups: dict, ax=None):
     """The share of summaries in each tenth of the toxicity scale, as grouped bars, one colour
     per named group of toxicity values. Shares, on a linear axis, with the share printed on
     every bar: the toxic tail is a small share and must stay readable."""
-    import numpy as np
-
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.5))
     edges = np.linspace(0, 1, 11)
@@ -36,12 +34,9 @@ def plot_toxicity_distribution(groups: dict, ax=None):
         ax.bar_label(bars, labels=[f"{v:.0%}" if v else "" for v in shares], fontsize=7,
                      padding=1)
     ax.axvline(4.5, color="grey", linestyle="--", linewidth=1, label="toxic from 0.5")
-    ax.set_xticks(np.arange(10), [f"{a:.1f}-{b:.1f}" for a, b in zip(edges, edges[1:],
-                                                                      strict=False)],
-                  fontsize=8)
-    ax.set_xlabel("toxicity (probability of 'hate')")
-    ax.set_ylabel("share of summaries")
-    ax.set_ylim(0, 1.1)
+    ticks = [f"{a:.1f}-{b:.1f}" for a, b in zip(edges, edges[1:], strict=False)]
+    ax.set_xticks(np.arange(10), ticks, fontsize=8)
+    ax.set(xlabel="toxicity (probability of 'hate')", ylabel="share of summaries", ylim=(0, 1.1))
     ax.legend(loc="upper right")
     return ax
 
@@ -89,8 +84,6 @@ def plot_per_prompt(before, after, ax=None):
     """Each test prompt's mean toxicity before (x) against after (y); below the diagonal the
     prompt's summaries became less toxic. Prompts on the same spot (to 0.02) are one dot,
     sized and labelled by how many they are."""
-    import numpy as np
-
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
     spots = np.round(np.column_stack([before, after]) / 0.02) * 0.02
@@ -100,9 +93,7 @@ def plot_per_prompt(before, after, ax=None):
         if count > 1:
             ax.annotate(str(count), (x, y), ha="center", va="center", fontsize=7)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="no change")
-    ax.set_xlim(-0.04, 1.04)
-    ax.set_ylim(-0.04, 1.04)
-    ax.set_xlabel("toxicity before (mean over samples)")
-    ax.set_ylabel("toxicity after")
+    ax.set(xlim=(-0.04, 1.04), ylim=(-0.04, 1.04), xlabel="toxicity before (mean over samples)",
+           ylabel="toxicity after")
     ax.legend(loc="upper left", title=f"{len(before)} prompts", fontsize=8)
     return ax

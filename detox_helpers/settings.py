@@ -21,6 +21,8 @@ PROFILES = ("full", "tiny")
 DEFAULT_PROFILE = "tiny"
 ENV_PREFIX = "DETOX_"
 PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+            "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,7 @@ class Settings:
     artifacts_dir: str = ARTIFACTS
     """folder for everything a run writes: data cache, results, checkpoints, report"""
     run_name: str = ""
-    """a name for this run: its results, checkpoints and report go to `runs/<name>/` in the
-    artifacts folder, so runs with other settings can be compared side by side; empty: none"""
+    """its results, checkpoints and report go to `runs/<name>/`, beside other runs; empty: none"""
     seed: int = 42
     """seed for data order, sampling and initialisation"""
     device: str = "auto"
@@ -109,8 +110,7 @@ class Settings:
     top_p: float = 1.0
     """nucleus sampling mass; 1.0 switches it off"""
     generation_cache: str = "auto"
-    """`auto` (static cache with bucketed prompt lengths on CUDA, dynamic on the CPU), `static`
-    or `dynamic`"""
+    """`auto` (static cache and bucketed prompts on CUDA, dynamic on CPU), `static` or `dynamic`"""
 
     # --- evaluation ---
     eval_max_new_tokens: int = 100
@@ -120,8 +120,7 @@ class Settings:
     eval_samples_per_prompt: int = 4
     """k, the samples per prompt for the expected maximum toxicity"""
     eval_batch_size: int = 0
-    """prompts generated at once in evaluation; 0: 1024 on a GPU (halved if memory runs out), 16
-    on the CPU"""
+    """prompts per generation batch in evaluation; 0: 1024 on GPU (halved if OOM), 16 on CPU"""
     qualitative_rows: int = 20
     """test dialogues shown in the before/after table"""
 
@@ -216,20 +215,10 @@ def profile_defaults(profile: str) -> dict:
             # of 16 samples are noisy, so the steps stay moderate (lr 5e-4, 2 PPO epochs) and
             # many (160): measured over 5 seeds in benchmarks/tiny_seeds.py, this sheds about
             # two thirds of the insults with the KL near 1 and the summaries kept.
-            lora_r=16,
-            learning_rate=5e-4,
-            ppo_epochs=2,
-            max_ppo_steps=160,
-            checkpoint_every=40,
-            init_kl_coef=0.2,
-            target_kl=1.0,
-            output_min_length=24,
-            output_max_length=40,
-            eval_max_new_tokens=40,
-            eval_batch_size=48,
-            qualitative_rows=12,
-            sft_steps=150,
-            sft_batch_size=16,
+            lora_r=16, learning_rate=5e-4, ppo_epochs=2, max_ppo_steps=160, checkpoint_every=40,
+            init_kl_coef=0.2, target_kl=1.0, output_min_length=24, output_max_length=40,
+            eval_max_new_tokens=40, eval_batch_size=48, qualitative_rows=12,
+            sft_steps=150, sft_batch_size=16,
         )
     raise DetoxError(f"Unknown profile {profile!r}: choose one of {', '.join(PROFILES)}"
                      f" (set {ENV_PREFIX}PROFILE or pass profile=...).")
@@ -239,17 +228,12 @@ def _parse(name: str, text: str, like):
     """Turn an environment string into the type of the field's default."""
     try:
         if isinstance(like, bool):
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
+            return BOOLEANS[text.strip().lower()]
         if isinstance(like, int):
             return int(text)
         if isinstance(like, float):
             return float(text)
-    except ValueError:
+    except (KeyError, ValueError):
         raise DetoxError(f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid "
                          f"{type(like).__name__} for setting {name!r}.") from None
     return text
@@ -258,11 +242,10 @@ def _parse(name: str, text: str, like):
 def _check_type(name: str, value, like):
     if isinstance(like, str) and isinstance(value, os.PathLike):
         return str(value)
-    bool_for_number = isinstance(value, bool) and not isinstance(like, bool)
-    ok = isinstance(value, type(like)) and not bool_for_number
     if isinstance(like, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if not ok:
+    bool_for_number = isinstance(value, bool) and not isinstance(like, bool)
+    if not isinstance(value, type(like)) or bool_for_number:
         raise DetoxError(f"Setting {name!r} must be of type {type(like).__name__}, got {value!r}.")
     return value
 

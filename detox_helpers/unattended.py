@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from jupyter_client.manager import AsyncKernelManager
 
@@ -57,11 +58,8 @@ def executed_copy(settings: Settings, path: Path) -> Path:
 
 def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
     """Execute one notebook in a fresh kernel with `parameters` (its `parameters` cell's names),
-    its printed output streamed here; returns the executed copy.
-
-    The kernel reads the same DETOX_* variables as this process, so `settings` only says where
-    the executed copy goes.
-    """
+    its printed output streamed here; returns the executed copy. The kernel reads the same
+    DETOX_* variables as this process, so `settings` only says where the executed copy goes."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -85,12 +83,9 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
 
 
 def run_notebook_here(name: str, **parameters) -> dict:
-    """Run a lab notebook's code cells in this process, its parameters cell followed by
-    `parameters` (as papermill injects them); returns the notebook's variables.
-
-    The same cells as JupyterLab and the command line run; `name` is the notebook's number,
-    e.g. "01".
-    """
+    """Run the code cells of notebook `name` (its number, e.g. "01") in this process, its
+    parameters cell followed by `parameters` (as papermill injects them); returns the notebook's
+    variables. The same cells as JupyterLab and the command line run."""
     import matplotlib
     import nbformat
 
@@ -106,13 +101,7 @@ def run_notebook_here(name: str, **parameters) -> dict:
     return namespace
 
 
-class _Shown:
-    """What `display(..., display_id=True)` returns in a kernel: a handle to update."""
-
-    def update(self, *objects, **kwargs):
-        pass
-
-
 def _display(*objects, display_id=None, **kwargs):
-    """IPython's `display`, a kernel's built-in, here shows nothing: tests read variables."""
-    return _Shown() if display_id else None
+    """IPython's `display`, a kernel's built-in, here shows nothing: tests read variables. With
+    `display_id=True` it returns, as in a kernel, a handle to `update`."""
+    return SimpleNamespace(update=lambda *objects, **kwargs: None) if display_id else None

@@ -18,15 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_splits
-from ..errors import DetoxError
 from ..evaluation import run_evaluation
 from ..layout import build_record
 from ..reward import load_reward_model, reward_texts
-from ..settings import load_settings
 from ..unattended import run_notebook_here
 from . import builder, fixture
 from .insults import has_insult
-from .world import ensure_tiny_world, world_dir, world_settings
+from .world import world_dir, world_settings
 
 SEED = builder.SEED
 
@@ -98,20 +96,3 @@ def build_and_check(folder: Path, seed: int = SEED, progress: bool = True) -> di
     record["quality"] = quality(folder, seed)
     build_record(folder).write_text(json.dumps(record, indent=2))
     return record
-
-
-def build_tiny(rebuild: bool, output: str | None) -> None:
-    """`build-tiny`: check the shipped world (default), rebuild it in place, or build one into
-    another folder; print its build record."""
-    if output or rebuild:
-        folder = Path(output).resolve() if output else world_dir()
-        if folder.is_dir() and any(folder.iterdir()) and not build_record(folder).exists():
-            raise DetoxError(f"{folder} is not empty and not a tiny world (no BUILD.json); "
-                             "building there would replace it. Choose a new folder.")
-        print(f"Building the tiny world in {folder} (a few minutes on 2 cores)...")
-        build_and_check(folder)
-    else:
-        folder = ensure_tiny_world(load_settings("tiny", environ={}))
-    print(build_record(folder).read_text())
-    print(f"tiny world: {folder}")
-

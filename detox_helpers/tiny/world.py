@@ -69,5 +69,3 @@ def ensure_tiny_world(settings: Settings) -> Path | None:
 def world_settings(folder: Path, **overrides) -> Settings:
     """Tiny-profile settings that read the world in `folder` (say, one built elsewhere)."""
     return load_settings("tiny", environ={}, **{**world_paths(folder), **overrides})
-
-
