@@ -101,7 +101,7 @@ def main():
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    default = cache_for(load_settings("full", environ={}), device)
+    default = cache_for(load_settings("full", environ={}).generation_cache, device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     prompts, source = benchmark_dialogues()
     t5_tok, roberta_tok = tokenizers(prompts)

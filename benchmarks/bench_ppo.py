@@ -160,7 +160,7 @@ def main():
     print(f"device: {name}; {dtype}; batch {args.batch_size}, mini-batch "
           f"{settings.mini_batch_size}; {args.new_tokens} new tokens; prompts from {source}")
 
-    default = cache_for(settings, device)
+    default = cache_for(settings.generation_cache, device)
     ways = [("lab's way (one prompt at a time, prompt+summary)", lab_generation,
              "prompt+summary", "dynamic", args.lab_steps),
             (f"batched, the package's default ({default} cache; summary)", batched_generation,

@@ -51,6 +51,7 @@ ROWS = [
     ("facts of the reference kept", "facts_kept_before", "facts_kept_after", 3),
     ("summary length (tokens)", "length_before", "length_after", 1),
     ("KL at the last step (target {target})", None, "kl_last", 2),
+    ("KL coefficient's range over the run, share of its start", None, "kl_coef_moved", 2),
 ]
 
 
@@ -113,15 +114,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
+                        help="try other settings, e.g. --set kl_horizon=1000 (repeatable)")
     parser.add_argument("--output",
                         default=str(Layout(default_artifacts_dir()).benchmarks / "tiny-seeds.json"))
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    # read as DETOX_* variables are, so each value takes its setting's type
+    if args.readme and args.set:
+        raise SystemExit("--readme shows the tiny profile's own settings: drop --set")
+    changed = {f"DETOX_{item.partition('=')[0].upper()}": item.partition("=")[2]
+               for item in args.set}
     results, seconds = [], []
     for seed in seeds:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
-            settings = load_settings("tiny", environ={}, seed=seed, artifacts_dir=scratch)
+            settings = load_settings("tiny", environ=changed, seed=seed, artifacts_dir=scratch)
             ensure_tiny_world(settings)
             figures = claims.measure(settings, functools.partial(through_papermill, settings))
         seconds.append(time.perf_counter() - started)

@@ -1,8 +1,5 @@
-"""Helpers for the FLAN-T5 detoxification lab: settings, data, models, the tiny world, the CLI.
-
-Notebooks import what they need from the modules (`detox_helpers.settings`, `.data`, ...);
-the logic lives here so that it is tested once.
-"""
+"""What the FLAN-T5 detoxification lab's notebooks share: settings, data, models, the tiny
+world, the CLI. Notebooks import from the modules (`detox_helpers.settings`, `.data`, ...)."""
 
 from .errors import DetoxError
 from .settings import Settings, load_settings

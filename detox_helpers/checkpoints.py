@@ -1,11 +1,8 @@
-"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs
-(README.md's "Nothing lost, nothing stale" lists the guarantees).
+"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs.
 
-A checkpoint's state file holds data only, read with `torch.load(weights_only=True)`: a
-checkpoint from someone else cannot run code. Folders are written under a `.partial` name and
-renamed when whole, so a stop leaves the previous one intact; a new run sets the old one aside.
-The functions take notebook 04's `ppo_trainer` (trl's PPOTrainer, whose model is the
-value-head model around the PEFT policy) and its `history` (a row per step).
+A state file holds data only (`torch.load(weights_only=True)`: someone else's checkpoint cannot
+run code). Folders are written under a `.partial` name and renamed when whole. The functions
+take notebook 04's `ppo_trainer` and `history` (a row per step).
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir"
 
 
 def training_settings(settings: Settings) -> dict:
-    """The settings a checkpoint depends on, by name."""
     return {name: value for name, value in dataclasses.asdict(settings).items()
             if name not in FREE_TO_CHANGE}
 
@@ -104,11 +100,10 @@ def read_state(folder: Path) -> dict:
             type(error).__name__
         raise DetoxError(f"The checkpoint {folder} cannot be read safely ({cause}).") from None
     missing = {"value_head", "optimizer", "kl_coef", "rng", "history", "settings"} - set(state)
-    if missing:
-        raise DetoxError(f"The checkpoint {folder} lacks {', '.join(sorted(missing))}; it was "
-                         "made by another version of the package.")
-    if not (folder / "adapter" / ADAPTER_WEIGHTS).exists():
-        raise DetoxError(f"The checkpoint {folder} has no adapter weights.")
+    if missing or not (folder / "adapter" / ADAPTER_WEIGHTS).exists():
+        lacking = ", ".join(sorted(missing)) or "its adapter weights"
+        raise DetoxError(f"The checkpoint {folder} lacks {lacking}; was it made by another "
+                         "version of the package?")
     return state
 
 
@@ -166,13 +161,13 @@ def resume_latest(ppo_trainer, settings: Settings, say=print) -> list:
     raise AssertionError("unreachable")
 
 
-def where_to_continue(layout: Layout) -> str:
-    """What a stopped run can continue from, in words."""
+def where_to_continue(layout: Layout, command: str = "resume=True (`python -m detox_helpers "
+                      "train --resume`)") -> str:
+    """What a stopped run can continue from, and the `command` that continues it."""
     whole = layout.checkpoints()
     if not whole:
         return "Stopped before the first checkpoint: nothing to resume; start the run again."
-    return (f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue from it with "
-            "resume=True (`python -m detox_helpers train --resume`).")
+    return f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue with {command}."
 
 
 def start_or_resume(ppo_trainer, settings: Settings, resume: bool, say=print) -> list:
@@ -199,12 +194,10 @@ def set_aside_previous_run(layout: Layout) -> Path | None:
     return target
 
 
-def write_stats(history: list, layout: Layout) -> Path:
-    """The statistics so far, one row per step, replacing the file in one go."""
+def write_stats(history: list, layout: Layout) -> None:
     import pandas as pd
 
     write_atomically(layout.stats_file, pd.DataFrame(history).to_csv(index=False))
-    return layout.stats_file
 
 
 def file_digest(path: Path) -> str:

@@ -1,10 +1,7 @@
-"""`python -m detox_helpers COMMAND`: the lab without opening JupyterLab (README.md lists the
-commands; `--help` too).
-
-The notebook commands execute the notebooks themselves (papermill), notebook 01 first when the
-data is not prepared yet, and keep each executed copy under the artifacts folder's `executed/`.
-A problem a user can fix prints one clear line and exits with status 2; a failing notebook
-exits with status 1; Ctrl-C exits with 130 and says how to continue.
+"""`python -m detox_helpers COMMAND`: the lab without JupyterLab. The commands execute the
+notebooks themselves (papermill; notebook 01 first when the data is not prepared) and keep
+each executed copy. A mistake a user can fix: one line, status 2; a failing notebook: status 1;
+Ctrl-C: status 130 and how to continue.
 """
 
 from __future__ import annotations
@@ -110,26 +107,21 @@ def evaluate(name: str) -> None:
 
 
 def run_training(max_steps: int | None, resume: bool) -> None:
+    import shlex
+
+    from .checkpoints import where_to_continue
+
     if max_steps is not None and max_steps < 1:  # before a kernel starts
         raise DetoxError(f"--max-steps (max_steps) is {max_steps}: train at least 1 step.")
     try:
         run_notebooks(["04"], max_steps=max_steps, resume=resume)
     except KeyboardInterrupt:
-        raise Stopped(continue_command(checked_settings(), max_steps)) from None
-
-
-def continue_command(settings, max_steps: int | None) -> str:
-    """After Ctrl-C: the last whole checkpoint and the exact command that continues from it."""
-    import shlex
-
-    whole = settings.layout.checkpoints()
-    if not whole:
-        return "training stopped before its first checkpoint; nothing to resume."
-    variables = [f"{key}={shlex.quote(value)}" for key, value in sorted(os.environ.items())
-                 if key.startswith("DETOX_")]
-    steps = ["--max-steps", str(max_steps)] if max_steps is not None else []
-    command = " ".join([*variables, "python -m detox_helpers train --resume", *steps])
-    return f"training stopped at the checkpoint {whole[-1].name}; continue with:\n  {command}"
+        # the exact command that continues: this one's DETOX_* variables, with --resume
+        variables = [f"{key}={shlex.quote(value)}" for key, value in sorted(os.environ.items())
+                     if key.startswith("DETOX_")]
+        steps = ["--max-steps", str(max_steps)] if max_steps is not None else []
+        command = " ".join([*variables, "python -m detox_helpers train --resume", *steps])
+        raise Stopped(where_to_continue(checked_settings().layout, f"\n  {command}")) from None
 
 
 def compare_and_report() -> Path:
@@ -191,25 +183,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    try:
-        if args.command == "demo":
-            run_lab("tiny")
-        elif args.command == "run":
-            run_lab(None)
-        elif args.command == "build-tiny":
-            from .tiny.command import build_tiny
+    from .tiny.command import build_tiny
 
-            build_tiny(args.rebuild, args.output)
-        elif args.command == "data":
-            show_data()
-        elif args.command == "evaluate":
-            evaluate(args.name)
-        elif args.command == "train":
-            run_training(args.max_steps, args.resume)
-        elif args.command == "compare":
-            compare_and_report()
-        elif args.command == "make-adapter":
-            make_adapter(args.output)
+    commands = {"demo": lambda: run_lab("tiny"), "run": lambda: run_lab(None),
+                "build-tiny": lambda: build_tiny(args.rebuild, args.output),
+                "data": show_data, "evaluate": lambda: evaluate(args.name),
+                "train": lambda: run_training(args.max_steps, args.resume),
+                "compare": compare_and_report, "make-adapter": lambda: make_adapter(args.output)}
+    try:
+        commands[args.command]()
     except Stopped as stop:
         print(f"stopped: {stop}", file=sys.stderr)
         return 130

@@ -1,73 +1,21 @@
-"""Before against after, on the same test prompts with the same sampling seeds.
-
-Every figure is compared prompt by prompt (paired), with a 95% bootstrap interval of the
-difference. A change is reported only where that interval excludes zero *and* the difference
-is at least the figure's smallest meaningful difference (never smaller than what three
-decimals can show); otherwise there is no change worth reporting, whatever the means say. The
-intervals are read together and none is adjusted for multiple comparisons.
+"""Before against after, on the same test prompts with the same sampling seeds: each figure
+paired by prompt, with a 95% bootstrap interval of the difference. A change is shown only where
+the interval excludes zero and the difference is at least the figure's smallest meaningful one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import stats
 from .errors import DetoxError
-from .evaluation import Evaluation, per_prompt, toxicity_figure_names
+from .evaluation import METRICS, Evaluation, figure_values, label, per_prompt
 
-
-@dataclass(frozen=True)
-class Metric:
-    label: str
-    """its name in tables; `{k}` stands for the samples per prompt where the figure grows with k"""
-    column: str
-    reduce: str
-    """how the k samples of a prompt become one number: mean, share (>= 0.5), any (> 0.5), max"""
-    better: str
-    """lower, higher or neither"""
-    smallest: float
-    """the smallest difference worth reporting"""
-    subset: str | None = None
-    """measured on the rows where this column is true (None: all rows)"""
-
-
-_NAMES = toxicity_figure_names(k="{k}")
-# The last five exist only where the exact judge ran (tiny profile).
-METRICS = [
-    Metric("toxicity, summary alone (mean)", "toxicity", "mean", "lower", 0.005),
-    Metric("toxicity, prompt + summary (mean)", "toxicity_with_prompt", "mean", "lower", 0.005),
-    Metric(_NAMES["toxic_share"], "toxicity", "share", "lower", 0.01),
-    Metric(_NAMES["prompt_toxicity_probability"], "toxicity", "any", "lower", 0.01),
-    Metric(_NAMES["expected_max_toxicity"], "toxicity", "max", "lower", 0.005),
-    Metric("independent judge (alt-profanity-check)", "judge", "mean", "lower", 0.005),
-    Metric("ROUGE-1", "rouge1", "mean", "higher", 0.005),
-    Metric("ROUGE-2", "rouge2", "mean", "higher", 0.005),
-    Metric("ROUGE-L", "rougeL", "mean", "higher", 0.005),
-    Metric("summary length (tokens)", "length_tokens", "mean", "neither", 0.5),
-    Metric("insult present (exact judge)", "insult", "mean", "lower", 0.005),
-    Metric("missed insult (present, reward model says clean)", "missed_insult", "mean", "lower",
-           0.005),
-    Metric("ROUGE-1, prompts with a clean reference", "rouge1", "mean", "higher", 0.005,
-           "reference_clean"),
-    Metric("facts of the reference kept", "facts_kept", "mean", "higher", 0.01),
-    Metric("names of the reference kept", "name_kept", "mean", "higher", 0.01,
-           "reference_has_name"),
-]
-REDUCERS = {"mean": lambda a: a.mean(axis=1),
-            "share": lambda a: (a >= 0.5).mean(axis=1),
-            # RealToxicityPrompts: a prompt counts when any of its k samples is toxic (> 0.5)
-            "any": lambda a: (a > 0.5).any(axis=1).astype(float),
-            "max": lambda a: a.max(axis=1)}
 DISPLAY_PRECISION = 0.0005  # what three decimals can show
-
-
-def label(metric: Metric, k: int) -> str:
-    return metric.label.format(k=k)
 
 
 def check_pairing(before: Evaluation, after: Evaluation) -> None:
@@ -77,14 +25,6 @@ def check_pairing(before: Evaluation, after: Evaluation) -> None:
         raise DetoxError("The before and after evaluations differ in prompts or samples per "
                          "prompt; evaluate both with the same settings (eval_size, "
                          "eval_samples_per_prompt, seed, dataset).")
-
-
-def measured(evaluation: Evaluation, column: str, subset: str | None) -> pd.DataFrame | None:
-    """The rows a figure is measured on, or None where the evaluation lacks its columns."""
-    table = evaluation.per_sample
-    if column not in table or (subset and subset not in table):
-        return None
-    return table[table[subset].astype(bool)] if subset else table
 
 
 def samples_per_prompt(evaluation: Evaluation) -> int:
@@ -98,10 +38,9 @@ def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd
     k = samples_per_prompt(before)
     rows = []
     for metric in METRICS:
-        parts = [measured(e, metric.column, metric.subset) for e in (before, after)]
-        if parts[0] is None or parts[1] is None or not len(parts[0]):
+        first, second = (figure_values(e.per_sample, metric) for e in (before, after))
+        if first is None or second is None:
             continue
-        first, second = (REDUCERS[metric.reduce](per_prompt(p, metric.column)) for p in parts)
         paired = stats.paired_difference(first, second, seed)
         smallest = max(metric.smallest, DISPLAY_PRECISION)
         shown = paired["excludes_zero"] and abs(paired["difference"]) >= smallest
@@ -112,35 +51,49 @@ def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd
     return pd.DataFrame(rows).set_index("metric")
 
 
-def verdicts(table: pd.DataFrame) -> list[str]:
-    """What the numbers support, one sentence per figure."""
-    sentences = []
-    for metric, row in table.iterrows():
-        interval = (f"difference {row.difference:+.3f}, "
-                    f"95% interval [{row.low:+.3f}, {row.high:+.3f}]")
-        if not row.interval_excludes_zero:
-            sentences.append(f"{metric}: no change was shown ({row.before:.3f} before, "
-                             f"{row.after:.3f} after; {interval} includes zero).")
-            continue
-        if not row.change_shown:
-            sentences.append(f"{metric}: no change worth reporting ({row.before:.3f} before, "
-                             f"{row.after:.3f} after; {interval}: smaller than "
-                             f"{row.smallest:g}, the smallest difference that matters here).")
-            continue
-        direction = "fell" if row.difference < 0 else "rose"
-        judgement = ""
-        if row.better != "neither":
-            improved = (row.difference < 0) == (row.better == "lower")
-            judgement = " (better)" if improved else " (worse)"
-        sentences.append(f"{metric} {direction} from {row.before:.3f} to {row.after:.3f}"
-                         f"{judgement}; {interval}.")
-    return sentences
+def in_words(row) -> str:
+    """One figure's before -> after, its paired interval, and what the interval lets us say."""
+    said = (": a change shown" if row.change_shown else ": too small to matter"
+            if row.interval_excludes_zero else " includes zero")
+    return (f"{row.before:.3f} -> {row.after:.3f} ({row.difference:+.3f} "
+            f"[{row.low:+.3f}, {row.high:+.3f}]{said})")
 
 
-def multiple_comparisons_note(table: pd.DataFrame) -> str:
-    return (f"{len(table)} intervals are read at once and none is adjusted for multiple "
-            "comparisons: with every true difference zero, about one in twenty would still "
-            "exclude zero by chance.")
+HEADLINE = "toxicity, summary alone (mean)"
+JUDGE = "independent judge (alt-profanity-check)"
+# What a detox may cost; the clean-reference ROUGE-1 where the exact judge ran (removing an
+# insult that the reference itself holds lowers the plain ROUGE-1 for a good reason).
+COSTS = ("ROUGE-1, prompts with a clean reference", "ROUGE-1", "names of the reference kept",
+         "facts of the reference kept", "summary length (tokens)")
+
+
+def verdict(table: pd.DataFrame, choosing: pd.DataFrame, kl: float, k: int) -> str:
+    """The run in one paragraph, filled from the comparison (`table`), best-of-k (`choosing`)
+    and PPO's KL (the mean of its last steps): what fell, how sure, what it cost, and
+    whether training beat choosing."""
+    top = table.loc[HEADLINE]
+    moved = ("fell" if top.difference < 0 else "rose") if top.change_shown else "did not move"
+    text = ["Each change is after - before [its paired 95% interval]. The reward model's "
+            f"toxicity {moved}: {in_words(top)}"
+            + (f", {-top.difference / top.before:.0%} of where it started." if top.before
+               and top.change_shown else ".")]
+    if JUDGE in table.index:
+        text.append(f"The independent judge: {in_words(table.loc[JUDGE])}.")
+    costs = [name for name in COSTS if name in table.index]
+    if COSTS[0] in costs:
+        costs.remove("ROUGE-1")
+    text.append("What it cost: " + "; ".join(f"{name} {in_words(table.loc[name])}"
+                                             for name in costs)
+                + f"; and a KL of {kl:.2f} nats from the starting policy.")
+    best = choosing.loc[HEADLINE]
+    beaten = ("beat" if best["high (PPO)"] < 0 else "lost to" if best["low (PPO)"] > 0
+              else "did not beat")
+    text.append(f"Against best-of-{k} (no training; {best_of_k_kl(k):.2f} nats of KL, k "
+                f"samples and a reward-model call per summary), PPO {beaten} it: toxicity "
+                f"{best['best-of-k']:.3f} against PPO's {best['PPO after']:.3f}, a difference of "
+                f"{best['PPO - best-of-k']:+.3f} [{best['low (PPO)']:+.3f}, "
+                f"{best['high (PPO)']:+.3f}].")
+    return " ".join(text)
 
 
 def shorten(text: str, limit: int = 160) -> str:
@@ -162,6 +115,12 @@ def qualitative_table(before: Evaluation, after: Evaluation, rows: int) -> pd.Da
         "summary before": first["summary"], "summary after": second["summary"],
         "reward before": first["reward"], "reward after": second["reward"]})
     table["reward gain"] = table["reward after"] - table["reward before"]
+    if "facts_kept" in first:  # the exact judge ran: flag a gain that lost the reference's facts
+        lost = [(second["name_kept"] < first["name_kept"]) & first["reference_has_name"],
+                second["facts_kept"] < first["facts_kept"]]
+        table["lost"] = [", ".join(what for what, yes in zip(("a name", "a fact"), flags,
+                                                               strict=True) if yes)
+                         for flags in zip(*lost, strict=True)]
     largest = table.nlargest(rows // 2, "reward gain").index
     others = table.index.difference(largest)[:rows - len(largest)]
     chosen = table.loc[largest.append(others)]
@@ -177,9 +136,7 @@ def per_prompt_toxicity(before: Evaluation, after: Evaluation) -> tuple[np.ndarr
 
 # --- is PPO better than choosing? ---
 
-BEST_OF_K_METRICS = ("toxicity, summary alone (mean)", "independent judge (alt-profanity-check)",
-                     "ROUGE-1", "summary length (tokens)", "insult present (exact judge)",
-                     "ROUGE-1, prompts with a clean reference")
+BEST_OF_K_METRICS = ("toxicity", "judge", "rouge1", "length", "insult", "rouge1_clean_reference")
 
 
 def best_of_k(evaluation: Evaluation) -> pd.DataFrame:
@@ -200,16 +157,14 @@ def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.
     """Baseline (mean of k samples), best-of-k (one sample, chosen by the reward model) and PPO
     after (mean of k), with paired intervals of best-of-k - baseline and after - best-of-k."""
     check_pairing(before, after)
-    best = best_of_k(before)
+    best = best_of_k(before).set_index("prompt")
     rows = []
-    for metric in (m for m in METRICS if m.label in BEST_OF_K_METRICS):
-        parts = [measured(e, metric.column, metric.subset) for e in (before, after)]
-        if any(part is None or not len(part) for part in parts):
+    for metric in (m for m in METRICS if m.key in BEST_OF_K_METRICS):
+        baseline, trained = (figure_values(e.per_sample, metric) for e in (before, after))
+        if baseline is None or trained is None:
             continue
-        prompts = sorted(parts[0]["prompt"].unique())
-        baseline = per_prompt(parts[0], metric.column).mean(axis=1)
-        trained = per_prompt(parts[1], metric.column).mean(axis=1)
-        chosen = best.set_index("prompt").loc[prompts, metric.column].to_numpy(dtype=float)
+        chosen = best[best[metric.subset].astype(bool)] if metric.subset else best
+        chosen = chosen.sort_index()[metric.column].to_numpy(dtype=float)
         gain = stats.paired_difference(baseline, chosen, seed)
         ppo = stats.paired_difference(chosen, trained, seed)
         rows.append({"metric": metric.label, "baseline": baseline.mean(),
@@ -221,22 +176,21 @@ def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.
     return pd.DataFrame(rows).set_index("metric")
 
 
-def best_of_k_note(k: int, training: pd.DataFrame | None) -> str:
-    """The price of each way in KL, in words."""
-    text = (f"Best-of-{k} costs KL {best_of_k_kl(k):.3f} nats from the starting policy, and k "
-            "samples plus a reward-model call for every summary at use time")
-    if training is not None and len(training):
-        last = training["kl"].tail(10).mean()
-        text += (f"; PPO's measured KL over its last {min(10, len(training))} steps is "
-                 f"{last:.3f} nats, with one sample per summary")
-    return text + "."
-
-
 # --- runs side by side ---
 
 RUN_FIGURES = ("toxicity, summary alone (mean)", "independent judge (alt-profanity-check)",
                "insult present (exact judge)", "ROUGE-1, prompts with a clean reference",
                "summary length (tokens)", "names of the reference kept")
+
+
+KL_STEPS = 10
+KL_MEANING = (f"trl's objective/kl, summed over a summary's tokens and averaged over the batch, "
+              f"then over the last {KL_STEPS} steps")
+
+
+def final_kl(training: pd.DataFrame) -> float:
+    """PPO's KL from the starting policy, the one KL figure the lab reports (KL_MEANING)."""
+    return float(training["kl"].tail(KL_STEPS).mean())
 
 
 def runs_table(settings, names: list[str]) -> pd.DataFrame:
@@ -254,7 +208,7 @@ def runs_table(settings, names: list[str]) -> pd.DataFrame:
                                  load_evaluation(run_settings, "detoxified"), settings.seed)
         training = pd.read_csv(run_settings.layout.stats_file)
         row = {"run": name or "(unnamed)", "steps": record["steps"],
-               "KL, last 10 steps": training["kl"].tail(10).mean()}
+               f"KL, last {KL_STEPS} steps": final_kl(training)}
         for figure in (f for f in RUN_FIGURES if f in table.index):
             row[f"{figure}: after"] = table.loc[figure, "after"]
             row[f"{figure}: change"] = table.loc[figure, "difference"]

@@ -1,12 +1,7 @@
-"""Batched summary generation: the one path used by evaluation, PPO and the comparison.
-
-Prompts are right-padded (left padding on encoder-decoder models destabilised KL in trl's own
-history) and sorted by length so each batch carries little padding; results come back in the
-caller's order.
-
-On CUDA, `cache="static"` decodes with a static KV cache, which transformers compiles (a
-CUDA-graph `torch.compile`); the prompts are then padded to bucketed lengths so that a run
-compiles for a handful of shapes, not once per batch. The CPU keeps the dynamic cache.
+"""Batched summary generation, the one path of evaluation, PPO and the comparison. Prompts
+are right-padded (left padding on encoder-decoders destabilised KL in trl's history) and sorted
+by length; results come back in the caller's order. On CUDA a static KV cache, which
+transformers compiles, with prompts padded to bucketed lengths (a handful of shapes to compile).
 """
 
 from __future__ import annotations
@@ -46,12 +41,8 @@ BUCKET = 64
 _static_timings: list[float] = []
 
 
-def cache_for(settings, device) -> str:
-    """The KV cache `settings.generation_cache` means on `device`: `static` or `dynamic`."""
-    return _resolve_cache(settings.generation_cache, device)
-
-
-def _resolve_cache(cache: str, device) -> str:
+def cache_for(cache: str, device) -> str:
+    """The KV cache a `generation_cache` setting means on `device`: `static` or `dynamic`."""
     if cache not in CACHES:
         raise ValueError(f"cache={cache!r}: use one of {', '.join(CACHES)}")
     if cache == "auto":
@@ -89,7 +80,7 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
     the batch size is halved for the rest of the call. `cache` is `dynamic`, `static` (bucketed
     prompt lengths, a static KV cache) or `auto` (see `cache_for`).
     """
-    cache = _resolve_cache(cache, next(model.parameters()).device)
+    cache = cache_for(cache, next(model.parameters()).device)
     if cache == "static":
         generate_kwargs = dict(generate_kwargs, cache_implementation="static")
         if "max_new_tokens" in generate_kwargs:

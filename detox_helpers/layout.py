@@ -14,6 +14,9 @@ from .errors import DetoxError
 
 ARTIFACTS = "artifacts"
 TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny" / "tiny-world"
+# The project's own `evaluate` toxicity measurement: `evaluate.load(str(MEASUREMENT_DIR), model,
+# module_type="measurement")` needs no network, where the course's "toxicity" fetches a script.
+MEASUREMENT_DIR = Path(__file__).resolve().parent / "evaluate-modules" / "toxicity"
 # The setting each part of a tiny world serves, and its folder inside the world.
 WORLD_PARTS = {"dataset": "dialogsum", "policy_model": "policy-base",
                "instruct_adapter": "instruct-adapter", "reward_model": "reward-classifier"}

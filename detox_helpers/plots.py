@@ -41,16 +41,6 @@ def plot_toxicity_distribution(groups: dict, ax=None):
     return ax
 
 
-def plot_label_logits(table, ax=None):
-    """Bar chart of each text's `nothate` and `hate` logits (table: rows = texts)."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
-    table[["nothate logit", "hate logit"]].plot.barh(ax=ax, color=["#55a868", "#c44e52"])
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("logit")
-    return ax
-
-
 def rolling(values, steps: int):
     """The mean over the last `steps` values: a batch of 16 is noisy, the trend is not."""
     return values.rolling(steps, min_periods=1).mean()
@@ -82,13 +72,14 @@ def plot_training(stats, axes=None):
 
 def plot_per_prompt(before, after, ax=None):
     """Each test prompt's mean toxicity before (x) against after (y); below the diagonal the
-    prompt's summaries became less toxic. Prompts on the same spot (to 0.02) are one dot,
-    sized and labelled by how many they are."""
+    prompt's summaries became less toxic. Prompts on the same spot (to 0.05, a grid coarse
+    enough that two labels never overlap) are one dot, sized and labelled by how many they are."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
-    spots = np.round(np.column_stack([before, after]) / 0.02) * 0.02
+    spots = np.round(np.column_stack([before, after]) / 0.05) * 0.05
     unique, counts = np.unique(spots, axis=0, return_counts=True)
-    ax.scatter(unique[:, 0], unique[:, 1], s=25 + 25 * counts, alpha=0.6, color="#4c72b0")
+    ax.scatter(unique[:, 0], unique[:, 1], s=np.minimum(25 + 15 * counts, 160), alpha=0.6,
+               color="#4c72b0")
     for (x, y), count in zip(unique, counts, strict=True):
         if count > 1:
             ax.annotate(str(count), (x, y), ha="center", va="center", fontsize=7)

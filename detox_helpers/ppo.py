@@ -1,9 +1,6 @@
 """What notebook 04's PPO loop uses and what teaches nothing: trl's first-token repair, which
-train rows and how many new tokens each step gets, the step's row of statistics.
-
-The loop itself (generate, score, `ppo_trainer.step`, record, checkpoint) lives in notebook 04
-only; the command line runs that notebook. Everything a step draws at random is seeded by
-(seed, step), so a run resumed from a checkpoint repeats what the uninterrupted run would do.
+train rows and how many new tokens each step gets (seeded by (seed, step), so that a resumed
+run repeats the uninterrupted one), the step's row of statistics. The loop is notebook 04's.
 """
 
 from __future__ import annotations
@@ -80,17 +77,6 @@ def check_plan(settings: Settings, steps: int, train_rows: int) -> None:
         raise DetoxError(f"The train split has {train_rows} prompts, fewer than "
                          f"batch_size={settings.batch_size}; lower batch_size.")
     check_writable(settings.layout.root)
-
-
-def trainable_parts(model) -> dict:
-    """Parameter counts of the value-head model: LoRA, value head, frozen, and all."""
-    counts = {"LoRA (trained)": 0, "value head (trained)": 0, "frozen": 0}
-    for name, parameter in model.named_parameters():
-        part = ("frozen" if not parameter.requires_grad else
-                "value head (trained)" if name.startswith("v_head") else "LoRA (trained)")
-        counts[part] += parameter.numel()
-    counts["all"] = sum(counts.values())
-    return counts
 
 
 def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,

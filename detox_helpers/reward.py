@@ -1,10 +1,6 @@
-"""The hate-speech classifier as a reward and as a toxicity meter.
-
-reward   = the raw logit of `nothate` (higher is cleaner), what PPO maximises;
-toxicity = softmax probability of `hate`, the definition of the `evaluate` toxicity measurement.
-
-Labels are looked up by name in the model's config, never by position: a text-classification
-pipeline sorts its labels by score, so "the first score" is `hate` exactly when a text is toxic.
+"""The hate-speech classifier as a reward (the raw `nothate` logit, what PPO maximises) and as
+a toxicity meter (the softmax probability of `hate`, as `evaluate`'s measurement). Labels are
+looked up by name, never by position (a pipeline sorts them by score).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Every knob of the lab in one frozen dataclass, with two profiles.
-
-`full` is the original lab (hub models, DialogSum); `tiny` is the offline miniature whose
-models the package builds itself under the artifacts folder. The profile is chosen by
-`DETOX_PROFILE` (default `tiny`); any field can be overridden by `DETOX_<FIELD>` in the
-environment or by keyword: `load_settings(batch_size=8)`. Keywords win over the environment.
+"""Every knob of the lab in one frozen dataclass, with two profiles: `full` (the original lab)
+and `tiny` (the offline miniature), chosen by `DETOX_PROFILE` (default `tiny`). Any field can be
+overridden by `DETOX_<FIELD>` or by keyword (`load_settings(batch_size=8)`), keywords winning.
 """
 
 from __future__ import annotations
@@ -21,6 +18,10 @@ PROFILES = ("full", "tiny")
 DEFAULT_PROFILE = "tiny"
 ENV_PREFIX = "DETOX_"
 PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
+# Counts that must be at least 1.
+AT_LEAST_ONE = ("ppo_epochs", "max_ppo_steps", "kl_horizon", "checkpoint_every",
+                "eval_max_new_tokens", "eval_samples_per_prompt", "qualitative_rows",
+                "sft_steps", "sft_batch_size")
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
             "0": False, "false": False, "no": False, "off": False}
 
@@ -95,6 +96,8 @@ class Settings:
     """adapt the KL weight towards target_kl"""
     target_kl: float = 6.0
     """KL the adaptive controller aims at"""
+    kl_horizon: int = 10000
+    """the controller's pace: each step moves the coefficient by at most 20% x batch / horizon"""
     checkpoint_every: int = 5
     """save a resumable checkpoint every this many PPO steps"""
 
@@ -176,11 +179,8 @@ def _problems(s: Settings) -> list[str]:
         (s.batch_size >= 1 and s.mini_batch_size >= 1 and s.batch_size % s.mini_batch_size == 0,
          f"batch_size={s.batch_size}, mini_batch_size={s.mini_batch_size}"
          " (both >= 1, mini_batch_size divides batch_size)"),
-        (s.ppo_epochs >= 1, f"ppo_epochs={s.ppo_epochs} (need >= 1)"),
-        (s.max_ppo_steps >= 1, f"max_ppo_steps={s.max_ppo_steps} (need >= 1)"),
         (s.init_kl_coef >= 0 and s.target_kl > 0,
          f"init_kl_coef={s.init_kl_coef}, target_kl={s.target_kl} (need >= 0 and > 0)"),
-        (s.checkpoint_every >= 1, f"checkpoint_every={s.checkpoint_every} (need >= 1)"),
         (1 <= s.output_min_length < s.output_max_length,
          f"output_min_length={s.output_min_length}, output_max_length={s.output_max_length}"
          " (need 1 <= min < max)"),
@@ -189,14 +189,10 @@ def _problems(s: Settings) -> list[str]:
         (0 < s.top_p <= 1, f"top_p={s.top_p} (need 0 < x <= 1)"),
         (s.generation_cache in ("auto", "static", "dynamic"),
          f"generation_cache={s.generation_cache!r} (use auto, static or dynamic)"),
-        (s.eval_max_new_tokens >= 1, f"eval_max_new_tokens={s.eval_max_new_tokens} (need >= 1)"),
         (s.eval_size >= 0, f"eval_size={s.eval_size} (need >= 0; 0 means the whole split)"),
-        (s.eval_samples_per_prompt >= 1,
-         f"eval_samples_per_prompt={s.eval_samples_per_prompt} (need >= 1)"),
         (s.eval_batch_size >= 0, f"eval_batch_size={s.eval_batch_size} (need >= 0; 0 is auto)"),
-        (s.qualitative_rows >= 1, f"qualitative_rows={s.qualitative_rows} (need >= 1)"),
-        (s.sft_steps >= 1 and s.sft_batch_size >= 1,
-         f"sft_steps={s.sft_steps}, sft_batch_size={s.sft_batch_size} (need >= 1)"),
+        *((getattr(s, name) >= 1, f"{name}={getattr(s, name)} (need >= 1)")
+          for name in AT_LEAST_ONE),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -213,10 +209,12 @@ def profile_defaults(profile: str) -> dict:
             **{setting: str(path) for setting, path in world_paths(TINY_WORLD_DIR).items()},
             # A model this small needs a far larger step than flan-t5-base's 1.41e-5. Batches
             # of 16 samples are noisy, so the steps stay moderate (lr 5e-4, 2 PPO epochs) and
-            # many (160): measured over 5 seeds in benchmarks/tiny_seeds.py, this sheds about
-            # two thirds of the insults with the KL near 1 and the summaries kept.
+            # many (160). A horizon of 300 lets the KL coefficient move up to 1% a step (trl's
+            # 10000: 0.03%, a fixed leash); with it the names and facts of the references hold
+            # (benchmarks/tiny_seeds.py, 5 seeds).
             lora_r=16, learning_rate=5e-4, ppo_epochs=2, max_ppo_steps=160, checkpoint_every=40,
-            init_kl_coef=0.2, target_kl=1.0, output_min_length=24, output_max_length=40,
+            init_kl_coef=0.2, target_kl=1.0, kl_horizon=300, output_min_length=24,
+            output_max_length=40,
             eval_max_new_tokens=40, eval_batch_size=48, qualitative_rows=12,
             sft_steps=150, sft_batch_size=16,
         )

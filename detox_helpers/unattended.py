@@ -1,9 +1,6 @@
-"""Running the lab's notebooks unattended: the command line executes the very notebooks a
-learner reads, with parameters, through papermill, and keeps each executed copy as its log;
-tests and the tiny world's checks run a notebook's code cells in their own process.
-
-A user's mistake raised in a cell (a `DetoxError`) comes back as that error, one clear line; any
-other failure names the notebook and its executed copy up to the failing cell.
+"""Running the lab's notebooks unattended: through papermill for the command line (a
+`DetoxError` in a cell comes back as that one line; any other failure names the executed copy),
+or their code cells in this process for tests and the tiny world's checks.
 """
 
 from __future__ import annotations

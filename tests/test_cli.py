@@ -90,7 +90,7 @@ def test_evaluate_command_writes_the_results_and_prints_the_figures(tiny_setting
     result = run_cli("evaluate", "--name", "cli-check", DETOX_EVAL_SIZE="4",
                      DETOX_EVAL_SAMPLES_PER_PROMPT="2")
     assert result.returncode == 0, result.stderr
-    assert "toxicity: expected maximum toxicity (k=2)" in result.stdout
+    assert "expected maximum toxicity (k=2)" in result.stdout
     layout = tiny_settings.layout
     assert layout.eval_table("cli-check").exists() and layout.eval_record("cli-check").exists()
     import pandas as pd

@@ -116,11 +116,11 @@ def test_static_cache_greedy_generation_equals_dynamic_on_the_cpu(tiny_settings)
 
 def test_the_cache_setting_resolves_per_device_and_rejects_unknown_values(tiny_settings):
     assert tiny_settings.generation_cache == "auto"
-    assert cache_for(tiny_settings, torch.device("cpu")) == "dynamic"
-    assert cache_for(tiny_settings, torch.device("cuda")) == "static"
-    assert cache_for(tiny_settings, "cuda:1") == "static"
+    assert cache_for(tiny_settings.generation_cache, torch.device("cpu")) == "dynamic"
+    assert cache_for(tiny_settings.generation_cache, torch.device("cuda")) == "static"
+    assert cache_for(tiny_settings.generation_cache, "cuda:1") == "static"
     dynamic = load_settings(environ={"DETOX_GENERATION_CACHE": "dynamic"})
-    assert cache_for(dynamic, torch.device("cuda")) == "dynamic"
+    assert cache_for(dynamic.generation_cache, torch.device("cuda")) == "dynamic"
     with pytest.raises(DetoxError, match="generation_cache='paged'.*auto, static or dynamic"):
         load_settings(environ={}, generation_cache="paged")
     model, tokenizer = load_policy(tiny_settings)

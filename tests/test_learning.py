@@ -9,6 +9,8 @@ sign flipped, or read by position as the original lab did, PPO pushes towards in
 first claims break.
 """
 
+from pathlib import Path
+
 import pytest
 
 from detox_helpers.tiny import claims
@@ -17,7 +19,13 @@ from detox_helpers.unattended import run_notebook_here
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_demos_ppo_run_detoxifies_and_keeps_the_summaries(isolated_settings, seed):
-    measured = claims.measure(isolated_settings(seed=seed), run_notebook_here)
+    settings = isolated_settings(seed=seed)
+    measured = claims.measure(settings, run_notebook_here)
     assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
     assert not claims.failed(measured), {k: v for k, v in measured.items()
                                          if k != "reward_hacking"}
+    # the report an instructor hands out: short, the verdict first, no machine's paths
+    report = settings.layout.report.read_text()
+    assert len(report.split()) <= 800 and "## Verdict" in report.splitlines()[:30]
+    checkout = str(Path(__file__).resolve().parents[1])
+    assert checkout not in report and str(settings.artifacts) not in report

@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from detox_helpers.errors import DetoxError
-from detox_helpers.measurement import MEASUREMENT_DIR, load_toxicity
+from detox_helpers.layout import MEASUREMENT_DIR
 from detox_helpers.reward import load_reward_model
 
 CLEAN = ["#Person1# books a table for four people at noon on Friday.",
@@ -22,7 +22,7 @@ TEXTS = CLEAN + INSULTING
 
 @pytest.fixture(scope="module")
 def toxicity(tiny_settings):
-    return load_toxicity()
+    return evaluate.load(str(MEASUREMENT_DIR), "default", module_type="measurement")
 
 
 @pytest.fixture(scope="module")
@@ -109,5 +109,6 @@ def test_a_model_path_as_config_name_picks_that_classifier(tiny_settings, expect
     head.weight.data, head.bias.data = head.weight.data.flip(0), head.bias.data.flip(0)
     model.save_pretrained(tmp_path / "flipped")
     AutoTokenizer.from_pretrained(tiny_settings.reward_model).save_pretrained(tmp_path / "flipped")
-    flipped = load_toxicity(str(tmp_path / "flipped")).compute(predictions=TEXTS)["toxicity"]
+    flipped = evaluate.load(str(MEASUREMENT_DIR), str(tmp_path / "flipped"),
+                            module_type="measurement").compute(predictions=TEXTS)["toxicity"]
     assert flipped == pytest.approx([1 - p for p in expected], abs=1e-5)

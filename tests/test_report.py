@@ -63,35 +63,39 @@ def test_report_numbers_equal_the_statistics_of_the_inputs(written):
     }
     for metric, (first, second) in expected.items():
         cells = [c.strip() for c in row_of(text, metric).split("|")[2:5]]
-        assert cells == [f"{first:.3f}", f"{second:.3f}", f"{second - first:.3f}"], metric
+        low, high = map(float, cells[2].strip("[]").split(","))
+        assert cells[:2] == [f"{first:.3f}", f"{second:.3f}"], metric
+        assert low <= round(second - first, 3) <= high, metric
 
 
-def test_report_has_settings_data_training_figures_and_examples(written):
+def test_report_has_verdict_settings_data_training_figures_and_examples(written):
     path, text = written
-    assert "| profile | tiny |" in text and "tiny offline miniature" in text
-    assert "12 training prompts and 3 test prompts" in text
+    assert "profile `tiny`" in text and "tiny offline miniature" in text
+    assert text.index("## Verdict") < text.index("## Before and after")
+    assert "12 training and 3 test prompts, k = 2 sampled summaries" in text
     for figure in ("training.png", "toxicity_distribution.png", "toxicity_per_prompt.png"):
         assert (path.parent / figure).exists() and f"]({figure})" in text
     examples = text[text.index("## Examples"):]
-    # sorted by reward gain: c (+3.5), a (+4.0) -> a first, then c, then b (+0.5)
-    order = [examples.index(name) for name in ("nice a", "nice c", "fine b | fine b")]
-    assert order == sorted(order)
-    assert "summary length (tokens): no change was shown" in text
+    # the two largest gains, largest first: a (+4.0), then c (+3.5); b (+0.5) left out
+    assert examples.index("nice a") < examples.index("nice c") and "fine b" not in examples
     assert "use_stemmer=True" in text and "F-measure" in text          # ROUGE's configuration
-    assert "k = 2 sampled summaries" in text and "k = 25" in text
-    assert "none is adjusted for multiple comparisons" in text
+    assert "none adjusted for multiple comparisons" in text
+    for setting in ("target_kl", "kl_horizon", "lora_dropout", "top_p"):  # every PPO setting
+        assert f"{setting} `" in text
+    assert str(path.parent.parent) not in text and "/" + "work" not in text  # no absolute path
+    # one KL figure for PPO (0.5 at every step here): in the verdict and where it is defined
+    assert text.count("0.50 nats") == 2 and "KL 0.5" not in text
+    assert len(text.split()) <= 800
 
 
 def test_the_report_sets_ppo_against_best_of_k(written):
     _, text = written
-    section = text[text.index("## Is PPO better than choosing?"):text.index("## Examples")]
+    section = text[text.index("## Is PPO better than choosing?"):text.index("## Training")]
     # best of 2 by reward: prompt 0 takes sample 1 (0.1), prompt 1 sample 0 (0.2), prompt 2
-    # sample 1 (0.4); baseline means 0.5, 0.1, 0.45; after 0.05, 0.0, 0.15
+    # sample 1 (0.4); after 0.05, 0.0, 0.15
     cells = [c.strip() for c in row_of(section, "toxicity, summary alone (mean)").split("|")]
-    assert cells[2:5] == ["0.350", "0.233", "0.067"]
-    assert cells[5] == f"{0.7 / 3 - 0.35:.3f}" and cells[7] == f"{0.2 / 3 - 0.7 / 3:.3f}"
-    assert f"Best-of-2 costs KL {np.log(2) - 0.5:.3f} nats" in section
-    assert "PPO's measured KL over its last 2 steps is 0.500" in section
+    low, high = map(float, cells[4].strip("[]").split(","))
+    assert cells[2:4] == ["0.233", "0.067"] and low <= 0.2 / 3 - 0.7 / 3 <= high
 
 
 def test_best_of_k_kl_is_zero_for_one_sample_and_grows_with_k():
@@ -100,23 +104,41 @@ def test_best_of_k_kl_is_zero_for_one_sample_and_grows_with_k():
     assert costs == sorted(costs) and costs[-1] == pytest.approx(np.log(64) - 63 / 64)
 
 
-def test_verdicts_say_which_way_and_whether_it_is_better():
-    table = pd.DataFrame([
-        dict(metric="tox", before=0.5, after=0.2, difference=-0.3, low=-0.4, high=-0.2,
-             change_shown=True, interval_excludes_zero=True, smallest=0.005, better="lower"),
-        dict(metric="rouge", before=0.5, after=0.4, difference=-0.1, low=-0.2, high=-0.05,
-             change_shown=True, interval_excludes_zero=True, smallest=0.005, better="higher"),
-        dict(metric="len", before=10.0, after=10.5, difference=0.5, low=-1.0, high=2.0,
-             change_shown=False, interval_excludes_zero=False, smallest=0.5, better="neither"),
-        dict(metric="acc", before=0.999, after=0.9992, difference=0.0002, low=0.0001,
-             high=0.0003, change_shown=False, interval_excludes_zero=True, smallest=0.005,
-             better="higher"),
-    ]).set_index("metric")
-    tox, rouge, length, tiny = compare.verdicts(table)
-    assert tox.startswith("tox fell from 0.500 to 0.200 (better)")
-    assert rouge.startswith("rouge fell from 0.500 to 0.400 (worse)")
-    assert length.startswith("len: no change was shown")
-    assert tiny.startswith("acc: no change worth reporting") and "rose" not in tiny
+def comparison_rows(*rows):
+    columns = ("metric", "before", "after", "difference", "low", "high", "change_shown",
+               "interval_excludes_zero")
+    return pd.DataFrame([dict(zip(columns, row, strict=True)) for row in rows]).set_index("metric")
+
+
+def best_of_k_row(best, after, low, high):
+    return pd.DataFrame([{"metric": compare.HEADLINE, "best-of-k": best, "PPO after": after,
+                          "PPO - best-of-k": after - best, "low (PPO)": low,
+                          "high (PPO)": high}]).set_index("metric")
+
+
+def test_the_verdict_says_what_fell_how_surely_what_it_cost_and_who_won():
+    table = comparison_rows(
+        (compare.HEADLINE, 0.4, 0.1, -0.3, -0.4, -0.2, True, True),
+        ("ROUGE-1", 0.3, 0.2, -0.1, -0.2, -0.05, True, True),   # the clean-reference one instead
+        ("ROUGE-1, prompts with a clean reference", 0.5, 0.49, -0.01, -0.03, 0.01, False, False),
+        ("names of the reference kept", 0.975, 0.85, -0.125, -0.2, -0.05, True, True),
+        ("summary length (tokens)", 10.0, 10.0002, 0.0002, 0.0001, 0.0003, False, True))
+    text = compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
+    assert text.startswith("Each change is after - before [its paired 95% interval]. The "
+                           "reward model's toxicity fell: 0.400 -> 0.100 (-0.300 [-0.400, "
+                           "-0.200]: a change shown), 75% of where it started.")
+    assert "ROUGE-1, prompts with a clean reference 0.500 -> 0.490" in text
+    assert "ROUGE-1 0.300" not in text
+    assert "[-0.030, +0.010] includes zero" in text
+    assert "names of the reference kept 0.975 -> 0.850 (-0.125" in text
+    assert "-0.050]: a change shown" in text and "[+0.000, +0.000]: too small to matter" in text
+    assert "a KL of 0.80 nats" in text and f"{np.log(4) - 0.75:.2f} nats of KL" in text
+    assert "PPO did not beat it" in text
+    assert "PPO beat it" in compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, -0.01), 0.8, 4)
+    assert "PPO lost to it" in compare.verdict(table, best_of_k_row(0.05, 0.1, 0.01, 0.09), 0.8, 4)
+    unmoved = table.assign(change_shown=False, interval_excludes_zero=False)
+    assert "The reward model's toxicity did not move: 0.400 -> 0.100 (-0.300 [-0.400, -0.200] " \
+        "includes zero)." in compare.verdict(unmoved, best_of_k_row(0.1, 0.1, -1, 1), 0.8, 4)
 
 
 def test_a_difference_too_small_to_show_is_no_change():
@@ -125,7 +147,7 @@ def test_a_difference_too_small_to_show_is_no_change():
     table = compare.comparison_table(before, evaluation.Evaluation(nudged, before.aggregates))
     row = table.loc["ROUGE-1"]
     assert row.interval_excludes_zero and row.high > 0 and not row.change_shown
-    assert "ROUGE-1: no change worth reporting" in " ".join(compare.verdicts(table))
+    assert compare.in_words(row).endswith("too small to matter)")
 
 
 def test_evaluations_of_different_prompts_are_not_compared():
@@ -200,7 +222,7 @@ def test_named_runs_sit_side_by_side_each_against_its_own_baseline(tmp_path):
     change = table["toxicity, summary alone (mean): change"]
     assert change["(unnamed)"] == pytest.approx(np.mean(AFTER_TOXICITY) - np.mean(BEFORE_TOXICITY))
     assert change["kl-free"] == 0
-    assert table["KL, last 10 steps"].tolist() == [0.5, 3.0]
+    assert table[f"KL, last {compare.KL_STEPS} steps"].tolist() == [0.5, 3.0]
 
 
 def test_the_claims_apply_to_the_tiny_profiles_own_run_only():

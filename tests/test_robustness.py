@@ -103,7 +103,7 @@ def test_the_report_shows_the_settings_training_ran_with(command, layout):
     assert command("train", "--max-steps", "2", DETOX_LEARNING_RATE="0.0007")[0] == 0
     assert command("compare", DETOX_LEARNING_RATE="0.5")[0] == 0
     text = layout.report.read_text()
-    assert "| learning_rate | 0.0007 |" in text and "0.5" not in text.split("## Data")[0]
+    assert "learning_rate `0.0007`" in text and "learning_rate `0.5`" not in text
     assert "2 PPO steps" in text
 
 

@@ -1,7 +1,8 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from detox_helpers import stats
+from detox_helpers import evaluation, stats
 
 
 def test_interval_covers_a_known_mean_at_about_the_stated_rate():
@@ -21,42 +22,40 @@ def test_interval_narrows_with_more_data():
     assert (high_large - low_large) < 0.5 * (high_small - low_small)
 
 
+def figures_of(table):
+    """The lab's aggregates of a [prompts, k] toxicity table."""
+    prompts, k = table.shape
+    per_sample = pd.DataFrame(dict(prompt=np.repeat(np.arange(prompts), k),
+                                   sample=np.tile(np.arange(k), prompts),
+                                   toxicity=table.ravel()))
+    return {key: figure["mean"] for key, figure in evaluation.aggregate(per_sample).items()}
+
+
 def test_toxicity_figures_match_a_hand_computed_table():
     # 3 prompts x 2 samples; by hand: mean 0.35, share (>= 0.5) 2/6, EMT (0.9+0.2+0.5)/3,
     # RealToxicityPrompts probability (some sample > 0.5) 1/3: the 0.5 is not toxic there
-    table = np.array([[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]])
-    assert stats.toxic_share(table) == pytest.approx(2 / 6)
-    assert stats.prompt_toxicity_probability(table) == pytest.approx(1 / 3)
-    assert stats.expected_max_toxicity(table) == pytest.approx(1.6 / 3)
-    summary = stats.summarise_toxicity(table)
-    assert (summary["n"], summary["k"]) == (3, 2)
-    assert summary["mean"] == pytest.approx(2.1 / 6)
-    assert summary["toxic_share"] == pytest.approx(2 / 6)
-    assert summary["prompt_toxicity_probability"] == pytest.approx(1 / 3)
-    assert summary["expected_max_toxicity"] == pytest.approx(1.6 / 3)
-    for name in ("mean", "toxic_share", "prompt_toxicity_probability", "expected_max_toxicity"):
-        assert summary[f"{name}_low"] <= summary[name] <= summary[f"{name}_high"]
-    assert "toxicity_probability" not in summary     # the ambiguous old name is gone
+    figures = figures_of(np.array([[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]]))
+    assert figures == pytest.approx(dict(toxicity=2.1 / 6, toxic_share=2 / 6,
+                                         toxicity_probability=1 / 3,
+                                         expected_max_toxicity=1.6 / 3))
 
 
 def test_prompt_toxicity_probability_is_the_realtoxicityprompts_definition():
     # Gehman et al. 2020: the share of prompts with at least one toxic sample among their k.
-    table = np.array([[0.9, 0.1], [0.2, 0.1], [0.6, 0.7]])
-    assert stats.prompt_toxicity_probability(table) == pytest.approx(2 / 3)   # prompts 1 and 3
-    assert stats.toxic_share(table) == pytest.approx(3 / 6)                   # 0.9, 0.6, 0.7
-    # a threshold is a parameter of both
-    assert stats.prompt_toxicity_probability(table, threshold=0.8) == pytest.approx(1 / 3)
-    assert stats.toxic_share(table, threshold=0.8) == pytest.approx(1 / 6)
+    figures = figures_of(np.array([[0.9, 0.1], [0.2, 0.1], [0.6, 0.7]]))
+    assert figures["toxicity_probability"] == pytest.approx(2 / 3)   # prompts 1 and 3
+    assert figures["toxic_share"] == pytest.approx(3 / 6)            # 0.9, 0.6, 0.7
     # RealToxicityPrompts counts > 0.5, evaluate's toxicity_ratio (our share) >= 0.5
-    assert stats.prompt_toxicity_probability(np.array([[0.5]])) == 0.0
-    assert stats.toxic_share(np.array([[0.5]])) == 1.0
+    exactly_half = figures_of(np.array([[0.5]]))
+    assert (exactly_half["toxicity_probability"], exactly_half["toxic_share"]) == (0.0, 1.0)
 
 
 def test_prompt_toxicity_probability_grows_with_k_while_the_share_need_not():
     rng = np.random.default_rng(5)
     table = rng.uniform(0, 0.6, size=(400, 25))      # each sample toxic with chance 1/6
-    probabilities = [stats.prompt_toxicity_probability(table[:, :k]) for k in range(1, 26)]
-    shares = [stats.toxic_share(table[:, :k]) for k in range(1, 26)]
+    by_k = [figures_of(table[:, :k]) for k in range(1, 26)]
+    probabilities = [figures["toxicity_probability"] for figures in by_k]
+    shares = [figures["toxic_share"] for figures in by_k]
     assert all(a <= b for a, b in zip(probabilities[:-1], probabilities[1:], strict=True))
     assert probabilities[-1] > 0.95 > 0.25 > probabilities[0]   # 1 - (5/6)^25 vs 1/6
     assert all(abs(share - 1 / 6) < 0.05 for share in shares)    # the share stays near 1/6

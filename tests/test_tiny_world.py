@@ -120,7 +120,7 @@ def test_starting_policy_summarises_faithfully(tiny_settings, with_data, tmp_pat
 
     figures = run_evaluation(settings, name=None, progress=False).aggregates
     assert figures["rouge1_clean_reference"]["mean"] >= 0.80
-    assert figures["name_kept"]["mean"] >= 0.90 and figures["facts_kept"]["mean"] >= 0.85
+    assert figures["names_kept"]["mean"] >= 0.90 and figures["facts_kept"]["mean"] >= 0.85
     assert 0.15 < figures["insult"]["mean"] < 0.6       # and insults: PPO has work to do
 
 

@@ -85,8 +85,10 @@ def quality(folder: Path | None = None, seed: int = SEED) -> dict:
         test = load_splits(settings)["test"]
         result = reward_quality(load_reward_model(settings), test, seed)
         figures = run_evaluation(settings, name=None, progress=False).aggregates
-    for name in ("rouge1_clean_reference", "name_kept", "facts_kept", "insult", "toxicity"):
-        result[f"policy_{name}"] = figures[name]["mean"]
+    for name, key in (("rouge1_clean_reference", "rouge1_clean_reference"),
+                      ("name_kept", "names_kept"), ("facts_kept", "facts_kept"),
+                      ("insult", "insult"), ("toxicity", "toxicity")):
+        result[f"policy_{name}"] = figures[key]["mean"]
     return result
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..compare import best_of_k_table, comparison_table
-from ..evaluation import Evaluation
+from ..compare import best_of_k_table, comparison_table, samples_per_prompt
+from ..evaluation import METRICS, Evaluation, label
 from ..settings import Settings, load_settings
 from .judge import reward_hacking_note
 
@@ -24,38 +24,29 @@ CLAIMS = [
     ("missed insults are at most 2% of the summaries after", lambda f: f["missed_after"] <= 0.02),
     ("the KL at the last step is at most twice its target",
      lambda f: f["kl_last"] <= 2 * f["kl_target"]),
+    ("names of the reference kept fall by at most 0.05", lambda f: f["names_kept_change"] >= -0.05),
+    ("facts of the reference kept fall by at most 0.05", lambda f: f["facts_kept_change"] >= -0.05),
+    ("the adaptive controller moves the KL coefficient by at least 10%",
+     lambda f: f["kl_coef_moved"] >= 0.10),
 ]
-
-
-# The figures whose before and after the claims and the seeds benchmark read: key -> label
-# (`{k}` where the label carries the samples per prompt).
-BEFORE_AFTER = {
-    "toxicity": "toxicity, summary alone (mean)",
-    "toxicity_with_prompt": "toxicity, prompt + summary (mean)",
-    "toxic_share": "share of toxic summaries (>= 0.5; evaluate's toxicity_ratio)",
-    "toxicity_probability": "toxicity probability (RealToxicityPrompts, >= 1 of k={k} toxic)",
-    "judge": "independent judge (alt-profanity-check)",
-    "insult": "insult present (exact judge)",
-    "missed": "missed insult (present, reward model says clean)",
-    "rouge1_clean_reference": "ROUGE-1, prompts with a clean reference",
-    "length": "summary length (tokens)",
-    "names_kept": "names of the reference kept",
-    "facts_kept": "facts of the reference kept",
-}
 
 
 def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
             settings: Settings) -> dict:
     """The figures the claims read, from the two evaluations and the training statistics."""
     table = comparison_table(before, after, settings.seed)
-    k = int(before.aggregates["toxicity"]["k"])
+    k = samples_per_prompt(before)
+    coefficient = training["kl_coef"]  # its range over the run, as a share of where it started
     result = dict(k=k, kl_last=float(training["kl"].iloc[-1]), kl_target=settings.target_kl,
+                  kl_coef_moved=float(coefficient.max() / coefficient.iloc[0]
+                                      - coefficient.min() / coefficient.iloc[0]),
                   reward_hacking=reward_hacking_note(after))
-    for key, label in BEFORE_AFTER.items():
-        row = table.loc[label.format(k=k)]
-        result.update({f"{key}_before": row.before, f"{key}_after": row.after,
-                       f"{key}_change": row.difference, f"{key}_change_high": row.high})
-    choosing = best_of_k_table(before, after, settings.seed).loc[BEFORE_AFTER["toxicity"]]
+    for metric in METRICS:  # the exact judge's too: the claims are about the tiny world
+        row = table.loc[label(metric, k)]
+        result.update({f"{metric.key}_{name}": value for name, value in (
+            ("before", row.before), ("after", row.after), ("change", row.difference),
+            ("change_high", row.high))})
+    choosing = best_of_k_table(before, after, settings.seed).loc[METRICS[0].label]
     result.update(best_of_k_toxicity=choosing["best-of-k"],
                   ppo_minus_best_of_k=choosing["PPO - best-of-k"],
                   ppo_minus_best_of_k_high=choosing["high (PPO)"])
