@@ -79,15 +79,15 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
     return output
 
 
-def run_notebook_here(name: str, **parameters) -> dict:
-    """Run the code cells of notebook `name` (its number, e.g. "01") in this process, its
-    parameters cell followed by `parameters` (as papermill injects them); returns the notebook's
-    variables. The same cells as JupyterLab and the command line run."""
+def run_notebook_here(name: str | Path, **parameters) -> dict:
+    """Run the code cells of notebook `name` (its number, e.g. "01", or a path) in this process,
+    its parameters cell followed by `parameters` (as papermill injects them); returns the
+    notebook's variables. The same cells as JupyterLab and the command line run."""
     import matplotlib
     import nbformat
 
     matplotlib.use("Agg")
-    path = notebook(name)
+    path = Path(name) if str(name).endswith(".ipynb") else notebook(name)
     namespace = {"__name__": "__main__", "display": _display}
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type != "code":

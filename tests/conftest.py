@@ -79,3 +79,21 @@ def world_env(tiny_settings):
 def run_notebook():
     """`run_notebook("04", overrides={...}, max_steps=2)`: see run_notebook_here."""
     return run_notebook_here
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, with_data):
+    """The demo's run, once per session: notebooks 04 and 05 run here with the tiny profile's
+    own settings (seed 42, every step) in a folder of their own. Returns (settings, the claims'
+    figures, notebook 05's variables). Tests that train named runs beside it use its folder;
+    tests that would replace its evaluations copy it first."""
+    from detox_helpers.tiny import claims
+    from detox_helpers.tiny.world import world_dir, world_settings
+
+    settings = world_settings(world_dir(), artifacts_dir=with_data(
+        tmp_path_factory.mktemp("demo") / "artifacts"))
+    variables = {}
+
+    def run(number, **parameters):
+        variables[number] = run_notebook_here(number, **parameters)
+    return settings, claims.measure(settings, run), variables["05"]

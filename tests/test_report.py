@@ -238,3 +238,5 @@ def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
     assert not claims.applies(dict(own, reward="def reward_function(...)"), settings)
     faster = training_settings(load_settings("tiny", environ={}, learning_rate=5e-3))
     assert not claims.applies(dict(own, settings=faster), settings)
+    fewer = load_settings("tiny", environ={}, eval_size=11)  # the same run, evaluated otherwise
+    assert not claims.applies(own, fewer)

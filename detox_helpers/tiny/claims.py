@@ -55,15 +55,18 @@ def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
 
 def applies(record: dict, settings: Settings) -> bool:
     """Whether a trained adapter's record (checkpoints.training_record) is the run the claims
-    are about: the tiny profile's settings, the reward module's reward, all the steps. Runs
-    with other settings or another reward (the notebooks' "Try it" items) may fail them."""
+    are about: the tiny profile's settings, the reward module's reward, all the steps, and
+    `settings` evaluate as the profile does. Runs with other settings, another reward or
+    another evaluation (the notebooks' "Try it" items) may fail them."""
     from ..checkpoints import training_settings
     from ..ppo import REWARD_MODULE
 
     default = load_settings("tiny", environ={})
     return (settings.profile == "tiny" and record.get("reward") == REWARD_MODULE
             and record.get("steps", 0) >= default.max_ppo_steps
-            and record.get("settings") == training_settings(default))
+            and record.get("settings") == training_settings(default)
+            and all(getattr(settings, name) == getattr(default, name) for name in
+                    ("eval_max_new_tokens", "eval_size", "eval_samples_per_prompt")))
 
 
 def failed(measured: dict) -> list[str]:

@@ -1,0 +1,130 @@
+"""Every "Try it" item runs as written and does what its text tells the learner to expect.
+
+Each test makes the item's exact change (`detox_helpers.tiny.exercises`: what it types must
+stand in the notebook's "Try it" text) and checks the direction the text states, with a margin.
+Training items run fewer steps than the text's 160 and are compared with the demo run's same
+steps: a run is seeded step by step, so its first steps are those of the longer run.
+"""
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from detox_helpers.tiny.exercises import ITEMS, item, with_edits
+from detox_helpers.unattended import run_notebook_here
+
+STEPS = 20  # of a named run: enough for each item's direction to show
+
+
+def test_an_item_refuses_a_change_its_text_does_not_tell(tmp_path):
+    with pytest.raises(ValueError, match="not in notebook 04's Try it"):
+        with_edits("04", {"overrides = {}": 'overrides = {"run_name": "untold"}'}, tmp_path)
+    with pytest.raises(ValueError, match="does not stand once"):
+        with_edits("04", {"no such code": ITEMS["kl-free"][1]["overrides = {}"]}, tmp_path)
+
+
+def test_the_pipelines_softmax_makes_a_reward_bounded_by_one(tmp_path, tiny_settings):
+    variables = run_notebook_here(item("softmax", tmp_path))
+    reward = variables["by_label"]
+    assert all(0 < value < 1 for value in reward.values())
+    assert reward["clean"] > 0.9 > 0.1 > reward["insulting"]
+    scores = variables["classify"]([variables["texts"]["mild"]])[0]
+    assert sum(s["score"] for s in scores) == pytest.approx(1, abs=1e-5)  # probabilities
+
+
+def test_insults_outside_the_vocabulary_pass_as_clean(tmp_path, tiny_settings):
+    variables = run_notebook_here(item("blind-spots", tmp_path))  # seven texts, no crash
+    toxicity = variables["verdicts"]["toxicity = P(hate)"]
+    assert len(variables["comparison"]) == len(toxicity) == 7
+    assert toxicity["moron"] > 0.9
+    assert all(toxicity[name] < 0.1 for name in ("dimwit", "awful", "hate"))
+
+
+def test_an_insulting_prompt_makes_every_summary_toxic_with_it(tmp_path, tiny_settings):
+    comparison = run_notebook_here(item("insulting-prompt", tmp_path))["comparison"]
+    assert comparison.loc["clean", "summary alone"] < 0.1        # the summary's own score
+    assert (comparison["prompt + summary"] > 0.5).all()         # the clean one too
+
+
+@pytest.fixture(scope="module")
+def named_runs(demo_run, tmp_path_factory):
+    """Notebook 04's three items, STEPS steps each, trained beside the demo run: name -> their
+    statistics, and the demo run's first STEPS steps under "default"."""
+    settings = demo_run[0]
+    folder = tmp_path_factory.mktemp("try-it")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DETOX_ARTIFACTS_DIR", str(settings.artifacts))
+        stats = {name: pd.DataFrame(run_notebook_here(item(name, folder / name),
+                                                      max_steps=STEPS)["history"])
+                 for name in ("kl-free", "lr-x10", "position-0")
+                 if (folder / name).mkdir() is None}
+    stats["default"] = pd.read_csv(settings.layout.stats_file).head(STEPS)
+    return stats
+
+
+def late(stats: pd.DataFrame, column: str) -> float:
+    return stats[column].tail(5).mean()
+
+
+def test_without_the_leash_the_kl_runs_away_while_toxicity_falls(named_runs):
+    free, default = named_runs["kl-free"], named_runs["default"]
+    assert (free["kl_coef"] == 0).all()
+    assert late(free, "kl") > 2 * late(default, "kl")
+    assert late(free, "toxicity_mean") < free["toxicity_mean"].head(5).mean()
+
+
+def test_a_tenfold_learning_rate_overshoots(named_runs):
+    fast, default = named_runs["lr-x10"], named_runs["default"]
+    assert fast["kl"].max() > 3 * default["kl"].max()
+    assert late(fast, "response_length") < late(default, "response_length") - 2
+
+
+def test_the_position_reward_rises_while_the_toxicity_stays(named_runs):
+    position, default = named_runs["position-0"], named_runs["default"]
+    assert late(position, "toxicity_mean") > 0.5 * position["toxicity_mean"].head(5).mean()
+    assert late(position, "toxicity_mean") > late(default, "toxicity_mean") + 0.1
+
+
+def test_a_run_without_the_leash_sits_beside_the_default_run(named_runs, demo_run, tmp_path,
+                                                             monkeypatch):
+    """The learner's path: notebook 04 without the leash on a named run (above), notebook 05 on
+    that run, then notebook 05 with both runs side by side."""
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(demo_run[0].artifacts))
+    (tmp_path / "evaluate").mkdir()
+    evaluated = run_notebook_here(item("evaluate-run", tmp_path / "evaluate"))
+    assert evaluated["settings"].run_name == "kl-free"
+    runs = run_notebook_here(item("compare-runs", tmp_path))["side_by_side"]
+    kl = runs.filter(like="KL").iloc[:, 0]
+    assert list(runs.index) == ["(unnamed)", "kl-free"] and kl["kl-free"] > 2 * kl["(unnamed)"]
+
+
+@pytest.fixture
+def demo_copy(demo_run, tmp_path, monkeypatch):
+    """The demo run's folder copied, for items that evaluate its policies again."""
+    copy = shutil.copytree(demo_run[0].artifacts, tmp_path / "artifacts",
+                           ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(copy))
+    return demo_run[2]  # notebook 05's variables of the demo run (k = 4, every test prompt)
+
+
+def test_best_of_more_samples_comes_closer_to_ppo(demo_copy, tmp_path):
+    eight = run_notebook_here(item("best-of-8", tmp_path))
+    headline = "toxicity, summary alone (mean)"
+    gap = {k: variables["choosing"].loc[headline, "PPO - best-of-k"]
+           for k, variables in ((4, demo_copy), (8, eight))}
+    assert gap[8] > gap[4]  # best-of-8 is cleaner than best-of-4: PPO's lead shrinks
+    probability = {k: variables["before"].aggregates["toxicity_probability"]["mean"]
+                   for k, variables in ((4, demo_copy), (8, eight))}
+    assert probability[8] > probability[4] + 0.05  # grows with k ...
+    share = {k: variables["before"].aggregates["toxic_share"]["mean"]
+             for k, variables in ((4, demo_copy), (8, eight))}
+    assert abs(share[8] - share[4]) < 0.05         # ... while the share does not
+
+
+def test_eleven_prompts_give_intervals_too_wide_to_tell(demo_copy, tmp_path):
+    few = run_notebook_here(item("few-prompts", tmp_path))["table"]
+    width = {n: table.loc["toxicity, summary alone (mean)"].pipe(lambda r: r.high - r.low)
+             for n, table in (("all", demo_copy["table"]), (11, few))}
+    assert width[11] > 1.5 * width["all"]
+    assert few["change_shown"].sum() < demo_copy["table"]["change_shown"].sum()
