@@ -7,7 +7,12 @@ figure over the seeds, and in how many seeds each claim held; with `--readme` wr
 table into README.md's "What you will see" (between its markers), so the README's figures come
 from this script, never from a hand.
 
-    .venv/bin/python benchmarks/tiny_seeds.py --seeds 0,1,2,3,4 --readme
+    .venv/bin/python benchmarks/tiny_seeds.py --seeds 42,0,1,2,3 --readme
+    .venv/bin/python benchmarks/tiny_seeds.py --readme \
+        --from-json artifacts/benchmarks/tiny-seeds.json   # the table again, no measuring
+
+The claims (`detox_helpers.tiny.claims.CLAIMS`, asserted by the tests) and the aims not yet
+met (`GOALS`, reported only) are each counted over the seeds.
 """
 
 from __future__ import annotations
@@ -71,10 +76,10 @@ def spread(values, digits: int) -> str:
             f"{values.max():.{digits}f}]")
 
 
-def table(results: list[dict], seeds: list[int], seconds: list[float]) -> str:
+def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) -> str:
     target = results[0]["kl_target"]
     lines = [f"Tiny profile, {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
-             f"median [min, max] over seeds; {machine()}; "
+             f"median [min, max] over seeds; {on}; "
              f"{np.median(seconds):.0f} s per seed; `benchmarks/tiny_seeds.py`, "
              f"{datetime.now(timezone.utc):%Y-%m-%d}.", "",
              "| figure | before | after |", "|---|---|---|"]
@@ -93,6 +98,9 @@ def table(results: list[dict], seeds: list[int], seconds: list[float]) -> str:
               "| claim | seeds where it held |", "|---|---|"]
     for claim, holds in claims.CLAIMS:
         lines.append(f"| {claim} | {sum(bool(holds(r)) for r in results)} of {len(results)} |")
+    for goal, holds in claims.GOALS:  # reported, not asserted: they do not hold everywhere yet
+        lines.append(f"| *aim, not yet a claim:* {goal} | "
+                     f"{sum(bool(holds(r)) for r in results)} of {len(results)} |")
     return "\n".join(lines)
 
 
@@ -112,10 +120,13 @@ def through_papermill(settings, number: str, **parameters) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--seeds", default="42,0,1,2,3")  # the demo's seed among them
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
                         help="try other settings, e.g. --set kl_horizon=1000 (repeatable)")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="write the table of an earlier run's --output (claims changed since "
+                             "are read again from its figures) instead of measuring")
     parser.add_argument("--output",
                         default=str(Layout(default_artifacts_dir()).benchmarks / "tiny-seeds.json"))
     args = parser.parse_args()
@@ -126,7 +137,10 @@ def main() -> None:
     changed = {f"DETOX_{item.partition('=')[0].upper()}": item.partition("=")[2]
                for item in args.set}
     results, seconds = [], []
-    for seed in seeds:
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        seeds, results, seconds = saved["seeds"], saved["results"], saved["seconds"]
+    for seed in [] if args.from_json else seeds:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
             settings = load_settings("tiny", environ=changed, seed=seed, artifacts_dir=scratch)
@@ -137,11 +151,12 @@ def main() -> None:
         print(f"seed {seed}: {seconds[-1]:.0f} s; claims broken: {claims.failed(figures)}; "
               f"toxicity {figures['toxicity_before']:.3f} -> {figures['toxicity_after']:.3f}",
               flush=True)
-    text = table(results, seeds, seconds)
+    text = table(results, seeds, seconds, saved["machine"] if args.from_json else machine())
     print("\n" + text)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(dict(seeds=seeds, seconds=seconds, machine=machine(),
-                                                 results=results), indent=2))
+    if not args.from_json:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(dict(seeds=seeds, seconds=seconds,
+                                                     machine=machine(), results=results), indent=2))
     if args.readme:
         write_readme(text)
         print(f"\nwritten into {README}")

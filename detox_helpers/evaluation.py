@@ -197,7 +197,7 @@ def made_with(settings: Settings) -> dict:
     """The settings that shape an evaluation's numbers."""
     return dict(profile=settings.profile, policy_model=settings.policy_model,
                 instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
-                samples_per_prompt=settings.eval_samples_per_prompt,
+                samples_per_prompt=settings.eval_samples_per_prompt, eval_size=settings.eval_size,
                 max_new_tokens=settings.eval_max_new_tokens, seed=settings.seed)
 
 

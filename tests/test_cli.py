@@ -112,6 +112,10 @@ def test_train_then_compare_from_the_command_line(world_env, with_data, tmp_path
     assert compared.returncode == 0, compared.stderr
     report = Layout(tmp_path).report
     assert f"report: {report}" in compared.stdout and "## Before and after" in report.read_text()
+    for name in ("04_ppo_training.ipynb", "05_compare.ipynb"):  # the kept copies: no loading bars
+        cells = nbformat.read(Layout(tmp_path).executed("tiny") / name, 4).cells
+        shown = "".join(str(o) for cell in cells for o in cell.get("outputs", []))
+        assert "steps" in shown and "Loading weights" not in shown
 
 
 def test_compare_without_a_trained_adapter_says_what_to_run(world_env, with_data, tmp_path):

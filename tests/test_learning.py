@@ -27,3 +27,21 @@ def test_the_report_is_short_opens_with_the_verdict_and_shows_no_paths(demo_run)
     assert len(report.split()) <= 800 and "## Verdict" in report.splitlines()[:30]
     checkout = str(Path(__file__).resolve().parents[1])
     assert checkout not in report and str(settings.artifacts) not in report
+
+
+def test_each_claim_breaks_on_figures_just_past_its_bound(demo_run):
+    _, measured, _ = demo_run
+    before, target = measured["toxicity_before"], measured["kl_target"]
+    past = {"toxicity (summary alone) falls by at least half": {"toxicity_after": 0.51 * before},
+            "the fall's paired 95% interval lies below zero": {"toxicity_change_high": 0.001},
+            "ROUGE-1 on clean-reference prompts falls by at most 0.03":
+                {"rouge1_clean_reference_change": -0.031},
+            "the mean length changes by at most 2 tokens": {"length_change": -2.1},
+            "missed insults are at most 2% of the summaries after": {"missed_after": 0.021},
+            "the KL at the last step is at most twice its target": {"kl_last": 2.01 * target},
+            "facts of the reference kept fall by at most 0.05": {"facts_kept_change": -0.051},
+            "the adaptive controller moves the KL coefficient by at least 10%":
+                {"kl_coef_moved": 0.099}}
+    assert set(past) == {claim for claim, _ in claims.CLAIMS}
+    for claim, figures in past.items():
+        assert claims.failed({**measured, **figures}) == [claim]
