@@ -43,12 +43,17 @@ def test_loads_from_the_package_without_the_network(tiny_settings, monkeypatch):
         attempts.append(args)
         raise OSError("network use in an offline test")
 
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable)  # as on a user's machine: the libraries may try, and fail
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     toxicity = evaluate.load(str(MEASUREMENT_DIR), module_type="measurement")
     scores = toxicity.compute(predictions=TEXTS)["toxicity"]
     assert attempts == [] and len(scores) == len(TEXTS)
+    with pytest.raises(OSError):  # the Hub's copy must try the network: the guard sees it
+        evaluate.load("toxicity", module_type="measurement")
+    assert attempts
 
 
 def test_scores_are_the_reward_modules_toxicity(toxicity, expected):

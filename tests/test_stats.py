@@ -7,12 +7,15 @@ from detox_helpers import evaluation, stats
 
 def test_interval_covers_a_known_mean_at_about_the_stated_rate():
     rng = np.random.default_rng(1)
-    covered = 0
+    covered, widths = 0, []
     for repeat in range(100):
         sample = rng.normal(0.3, 1.0, size=200)
         _, low, high = stats.bootstrap(sample, np.mean, n_boot=500, seed=repeat)
         covered += low <= 0.3 <= high
+        widths.append(high - low)
     assert 88 <= covered <= 100
+    # and not by being wide: about the normal interval's 2 x 1.96 x sigma / sqrt(n)
+    assert np.mean(widths) == pytest.approx(2 * 1.96 / np.sqrt(200), rel=0.1)
 
 
 def test_interval_narrows_with_more_data():
