@@ -68,8 +68,13 @@ def test_a_classifier_without_the_labels_is_a_clear_error(classifier):
 
 def test_long_texts_are_truncated_to_the_model_limit(classifier):
     model, tokenizer = classifier
-    scores = RewardModel(model, tokenizer, batch_size=2).toxicity([CLEAN * 300, INSULT, CLEAN])
-    assert scores.shape == (3,) and torch.isfinite(scores).all()
+    reward_model = RewardModel(model, tokenizer, batch_size=2)
+    long = " ".join([CLEAN] * 300)  # far past the limit
+    assert len(tokenizer(long)["input_ids"]) > reward_model.max_length
+    scores = reward_model.toxicity([long, long + " " + INSULT, INSULT + " " + long])
+    # the classifier reads the first max_length tokens only: an insult past them is not seen
+    assert scores[1].item() == pytest.approx(scores[0].item(), abs=1e-4)
+    assert scores[2] > 0.5 > scores[1]
 
 
 def test_reward_reads_the_summary_or_prompt_plus_summary():
