@@ -57,8 +57,7 @@ def named_runs(demo_run, tmp_path_factory):
         patch.setenv("DETOX_ARTIFACTS_DIR", str(settings.artifacts))
         stats = {name: pd.DataFrame(run_notebook_here(item(name, folder / name),
                                                       max_steps=STEPS)["history"])
-                 for name in ("kl-free", "lr-x10", "position-0")
-                 if (folder / name).mkdir() is None}
+                 for name in ("kl-free", "lr-x10", "position-0")}
     stats["default"] = pd.read_csv(settings.layout.stats_file).head(STEPS)
     return stats
 
@@ -91,7 +90,6 @@ def test_a_run_without_the_leash_sits_beside_the_default_run(named_runs, demo_ru
     """The learner's path: notebook 04 without the leash on a named run (above), notebook 05 on
     that run, then notebook 05 with both runs side by side."""
     monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(demo_run[0].artifacts))
-    (tmp_path / "evaluate").mkdir()
     evaluated = run_notebook_here(item("evaluate-run", tmp_path / "evaluate"))
     assert evaluated["settings"].run_name == "kl-free"
     runs = run_notebook_here(item("compare-runs", tmp_path))["side_by_side"]

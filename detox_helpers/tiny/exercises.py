@@ -52,8 +52,8 @@ def try_it_text(number: str) -> str:
 
 
 def with_edits(number: str, edits: dict, folder: Path) -> Path:
-    """A copy of notebook `number` in `folder` with `edits` made: each key must stand once in
-    the notebook's code, and its replacement in the "Try it" text."""
+    """A copy of notebook `number` in `folder` (made if missing) with `edits` made: each key
+    must stand once in the notebook's code, and its replacement in the "Try it" text."""
     import nbformat
 
     told, book = try_it_text(number), nbformat.read(notebook(number), as_version=4)
@@ -66,6 +66,7 @@ def with_edits(number: str, edits: dict, folder: Path) -> Path:
             raise ValueError(f"{old!r} does not stand once in notebook {number}'s code")
         cells[0].source = cells[0].source.replace(old, new)
     path = Path(folder) / notebook(number).name
+    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(book, path)
     return path
 
