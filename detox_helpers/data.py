@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 from . import sources
@@ -16,10 +17,12 @@ from .errors import DetoxError
 from .layout import shown
 from .settings import Settings
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # A data file's suffix -> the `load_dataset` builder that reads it.
 FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json"}
 COLUMNS = ("id", "dialogue", "summary", "topic")
+# DialogSum's released test file has three references per dialogue: summary1, summary2, ...
+NUMBERED = re.compile(r"(summary|topic)(\d+)")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model",
                    "special_tokens_map.json")
 
@@ -60,22 +63,36 @@ def load_failure(settings: Settings, error: Exception) -> DetoxError:
     return DetoxError(f"Could not read {location!r}: {cause}")
 
 
-def dialogsum_columns(dataset, origin: str):
-    """DialogSum's columns under one naming, as text: `fname` (the authors' files) becomes `id`,
-    a missing `topic` is empty; other columns are dropped."""
-    from datasets import Features, Value
+def numbered(columns, stem: str) -> list[str]:
+    """`stem`1, `stem`2, ... among the columns, in their number's order."""
+    found = [(int(m[2]), m[0]) for m in map(NUMBERED.fullmatch, columns) if m and m[1] == stem]
+    return [column for _, column in sorted(found)]
 
-    if "id" not in dataset.column_names and "fname" in dataset.column_names:
+
+def dialogsum_columns(dataset, origin: str):
+    """DialogSum's columns under one naming, as text, and `references`, the list of every
+    reference summary: `fname` (the authors' files) becomes `id`; the test file's `summary1`,
+    `summary2`, ... become `references`, the first also `summary` (`topic1` the topic); a
+    missing `topic` is empty; other columns are dropped."""
+    from datasets import Features, Sequence, Value
+
+    names = dataset.column_names
+    if "id" not in names and "fname" in names:
         dataset = dataset.rename_column("fname", "id")
-    missing = [c for c in ("id", "dialogue", "summary") if c not in dataset.column_names]
+    summaries = ["summary"] if "summary" in names else numbered(names, "summary")
+    topic = "topic" if "topic" in names else (numbered(names, "topic") or [None])[0]
+    missing = [c for c in ("id", "dialogue") if c not in dataset.column_names] + (
+        [] if summaries else ["summary (or summary1, summary2, ...)"])
     if missing:
         raise DetoxError(f"The dataset {origin!r} lacks the column(s) {', '.join(missing)}; "
-                         f"it has {', '.join(dataset.column_names)}. DialogSum's columns are "
-                         "id (or fname), dialogue, summary, topic.")
-    if "topic" not in dataset.column_names:
-        dataset = dataset.add_column("topic", [""] * dataset.num_rows)
-    dataset = dataset.select_columns(list(COLUMNS))
-    as_text = Features({column: Value("string") for column in COLUMNS})
+                         f"it has {', '.join(names) or 'none'}. DialogSum's columns are "
+                         "id (or fname), dialogue, summary (or summary1..3), topic.")
+    dataset = dataset.map(lambda row: dict(
+        summary=row[summaries[0]], topic=row[topic] if topic else "",
+        references=[row[column] for column in summaries]))
+    dataset = dataset.select_columns([*COLUMNS, "references"])
+    as_text = Features({column: Value("string") for column in COLUMNS},
+                       references=Sequence(Value("string")))
     return dataset if dataset.features == as_text else dataset.cast(as_text)
 
 

@@ -92,16 +92,17 @@ class Evaluation:
 # Stated wherever ROUGE is shown: `evaluate`'s rouge defaults to no stemmer, and on inflected
 # text ("books" / "booked") the two configurations differ a lot.
 ROUGE_CONFIGURATION = ("ROUGE-1, -2 and -L (whole-summary LCS, not rougeLsum), F-measure, "
-                       "rouge_score 0.1.2, Porter stemmer on (use_stemmer=True), one reference")
+                       "rouge_score 0.1.2, Porter stemmer on (use_stemmer=True), against the "
+                       "reference, or the best of a dialogue's references (score_multi)")
 
 
 def rouge_scores(summaries, references) -> pd.DataFrame:
-    """ROUGE as ROUGE_CONFIGURATION says."""
+    """ROUGE as ROUGE_CONFIGURATION says; `references` holds each summary's list of them."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    rows = [{name: s.fmeasure for name, s in scorer.score(ref, out).items()}
-            for out, ref in zip(summaries, references, strict=True)]
+    rows = [{name: s.fmeasure for name, s in scorer.score_multi(list(refs), out).items()}
+            for out, refs in zip(summaries, references, strict=True)]
     return pd.DataFrame(rows, columns=["rouge1", "rouge2", "rougeL"])
 
 
@@ -152,7 +153,8 @@ def score_summaries(rows, summaries, lengths, reward_model: RewardModel, k: int,
         toxicity_with_prompt=with_prompt.double().numpy(),
         judge=predict_prob(list(summaries)) if len(summaries) else np.zeros(0),
         length_tokens=lengths))
-    parts = [table, rouge_scores(summaries, references)]
+    every = [refs for refs in rows["references"] for _ in range(k)]  # one or several each
+    parts = [table, rouge_scores(summaries, every)]
     if exact:
         from .tiny.judge import exact_judge
 

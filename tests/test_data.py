@@ -76,6 +76,30 @@ def test_csv_with_id_column_gives_the_same_splits_as_jsonl_with_fname(
                     == list(from_jsonl["dataset"][split][column]))
 
 
+def test_dialogsums_released_test_file_gives_every_reference(tiny_settings, run_notebook,
+                                                             tmp_path):
+    folder = tmp_path / "source"
+    folder.mkdir()
+    records = [{"fname": f"test_{i}_1", "dialogue": dialogue_of_length(n, i),
+                **{f"summary{j}": f"reference {j} of {i}" for j in (1, 2, 3)},
+                **{f"topic{j}": f"topic {j}" for j in (1, 2, 3)}} for i, n in enumerate(LENGTHS)]
+    pd.DataFrame(records).to_json(folder / "dialogsum.test.jsonl", orient="records", lines=True)
+    made = run_notebook("01", profile="full", overrides=overrides(
+        tiny_settings, folder, tmp_path / "artifacts", dataset_split="test"))
+    row = data.load_splits(made["settings"])["test"][0]
+    assert row["id"] == "test_10_1" and row["topic"] == "topic 1"
+    assert row["summary"] == "reference 1 of 10"
+    assert row["references"] == [f"reference {j} of 10" for j in (1, 2, 3)]
+
+
+def test_rouge_takes_the_best_of_several_references():
+    from detox_helpers.evaluation import rouge_scores
+
+    summary, other = "Dana books a table", "Carlos pays the bill"
+    scores = rouge_scores([summary, summary], [[other], [other, summary]])
+    assert scores["rouge1"].tolist() == [0.0, 1.0]
+
+
 def test_a_saved_copy_is_kept_and_other_shaping_settings_need_their_own(
         from_jsonl, run_notebook, capsys):
     settings = from_jsonl["settings"]
@@ -121,7 +145,7 @@ def broken_json(folder):
 @pytest.mark.parametrize("make, match", [
     (None, "The dataset folder .*nowhere.* does not exist"),
     (no_data_files, "holds no .csv, .jsonl or .json"),
-    (missing_columns, "lacks the column.*dialogue, summary; it has id, text"),
+    (missing_columns, r"lacks the column.*dialogue, summary \(or summary1.*; it has id, text"),
     (broken_json, "Could not read .*nowhere"),
     (lambda folder: write_source(folder, [100, 300, 1500]),
      r"Only 1 of 3 dialogues .* 200 < length <= 1000 characters: too few for a train and a "
