@@ -66,3 +66,20 @@ def roberta_base_classifier_shape(dtype: torch.dtype, device: torch.device):
                            eos_token_id=2, id2label=tiny_builder.LABELS,
                            label2id={v: k for k, v in tiny_builder.LABELS.items()})
     return RobertaForSequenceClassification(config).to(device=device, dtype=dtype).eval()
+
+
+def save_full_shape_models(folder: Path, prompts: list[str]) -> tuple[Path, Path]:
+    """Random-weight flan-t5-base and roberta-base classifier folders, with tokenizers, that
+    the `full` profile loads like the Hub's (DETOX_POLICY_MODEL, DETOX_REWARD_MODEL)."""
+    t5_tokenizer, roberta_tokenizer = tokenizers(prompts)
+    saved = []
+    for name, model, tokenizer in (
+            ("flan-t5-base-shape", flan_t5_base_shape(torch.float32, torch.device("cpu")),
+             t5_tokenizer),
+            ("roberta-base-shape", roberta_base_classifier_shape(torch.float32,
+                                                                 torch.device("cpu")),
+             roberta_tokenizer)):
+        model.save_pretrained(folder / name)
+        tokenizer.save_pretrained(folder / name)
+        saved.append(folder / name)
+    return saved[0], saved[1]

@@ -125,6 +125,9 @@ def run_training(max_steps: int | None, resume: bool) -> None:
 
 
 def compare_and_report() -> Path:
+    from .checkpoints import training_record
+
+    training_record(checked_settings().layout)  # no trained adapter: say so before any kernel
     run_notebooks(["05"])
     path = checked_settings().layout.report
     print(f"report: {shown(path)}")

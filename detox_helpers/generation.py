@@ -41,6 +41,15 @@ BUCKET = 64
 _static_timings: list[float] = []
 
 
+def time_estimate(what: str, seconds: float, done: int, total: int) -> str:
+    """One line: how long the first `done` of `total` took here, and what all of them will take
+    at that pace (a guide for planning, measured on this device)."""
+    whole = seconds / done * total
+    length = (f"{whole / 3600:.1f} h" if whole >= 5400 else f"{whole / 60:.0f} min"
+              if whole >= 90 else f"{whole:.0f} s")
+    return f"{what}: the first {done} of {total} took {seconds:.1f} s here; all: about {length}"
+
+
 def cache_for(cache: str, device) -> str:
     """The KV cache a `generation_cache` setting means on `device`: `static` or `dynamic`."""
     if cache not in CACHES:
@@ -128,6 +137,9 @@ def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc, b
                 first, second = _static_timings
                 bar.write(f"static KV cache: the first batch took {first:.1f} s, the next "
                           f"{second:.1f} s: about {first - second:.1f} s of compiling (on CUDA)")
+        if start == 0 and progress and len(picked) < len(order):
+            bar.write(time_estimate(desc, time.perf_counter() - started, len(picked),
+                                    len(order)) + " (the longest prompts come first)")
         for i, row in zip(picked, rows, strict=True):
             outputs[i] = trim(row, tokenizer.eos_token_id)
         start += len(picked)

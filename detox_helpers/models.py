@@ -100,6 +100,13 @@ def check_lora_targets(model, targets: list[str]) -> None:
                          "projections are q, k, v, o).")
 
 
+# The course's instruct adapter is not public: what the lab starts from without one, and the way.
+NO_ADAPTER = ("No instruct adapter set: the lab starts from plain {policy}. To start from a "
+              "fine-tuned summariser as the course did, run `python -m detox_helpers "
+              "make-adapter` (it times its first step and says how long the rest will take) and "
+              "set DETOX_INSTRUCT_ADAPTER to the folder it names.")
+
+
 def load_policy(settings: Settings, device: torch.device | None = None):
     """(model, tokenizer): the policy with the instruct adapter merged in (when one is set)."""
     from transformers import AutoModelForSeq2SeqLM
@@ -109,4 +116,6 @@ def load_policy(settings: Settings, device: torch.device | None = None):
                             "policy_model", dtype=pick_dtype(settings, device))
     if settings.instruct_adapter:
         model = merge_adapter(model, settings.instruct_adapter)
+    else:
+        print(NO_ADAPTER.format(policy=settings.policy_model))
     return model.to(device).eval(), load_tokenizer(settings)

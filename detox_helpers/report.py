@@ -88,7 +88,8 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     lines += ["## Examples", "", f"The {EXAMPLES} test prompts whose first sampled summary "
               "gained most reward.", "",
               markdown_table(examples[[c for c in EXAMPLE_COLUMNS if c in examples]]), ""]
-    lines += settings_section(settings, trained_with, before.record["data"], k)
+    lines += settings_section(settings, trained_with, before.record["data"], k,
+                              before.per_sample["prompt"].nunique())
     path = folder / settings.layout.report.name
     write_atomically(path, "\n".join(lines))
     return path
@@ -99,12 +100,14 @@ EXAMPLE_COLUMNS = ("summary before", "summary after", "reward gain", "lost")
 
 
 def settings_section(settings: Settings, trained_with: dict | None, sizes: dict,
-                     k: int) -> list[str]:
+                     k: int, evaluated: int) -> list[str]:
     values = {**dataclasses.asdict(settings), **(trained_with or {})}  # as trained
     for name in PATH_SETTINGS:
         values[name] = shown(values[name]) if Path(str(values[name])).exists() else values[name]
     lines = ["## Settings and data", "", f"{sizes.get('train', '?')} training and "
-             f"{sizes['test']} test prompts, k = {k} sampled summaries per test prompt. "
+             f"{sizes['test']} test prompts, of which {evaluated} evaluated"
+             f"{'' if evaluated == sizes['test'] else ' (DETOX_EVAL_SIZE=-1 evaluates all)'}"
+             f", k = {k} sampled summaries per prompt. "
              f"ROUGE: {ROUGE_CONFIGURATION}.", ""]
     return lines + [f"- {group}: " + ", ".join(f"{name} `{values[name]}`" for name in names)
                     for group, names in REPORTED_SETTINGS.items()] + [""]

@@ -119,7 +119,7 @@ class Settings:
     eval_max_new_tokens: int = 100
     """new-token budget of each evaluated summary"""
     eval_size: int = 0
-    """test prompts to evaluate; 0 means the whole test split"""
+    """test prompts to evaluate (the first n); 0: all on a GPU, at most 100 on a CPU; -1: all"""
     eval_samples_per_prompt: int = 4
     """k, the samples per prompt for the expected maximum toxicity"""
     eval_batch_size: int = 0
@@ -189,7 +189,8 @@ def _problems(s: Settings) -> list[str]:
         (0 < s.top_p <= 1, f"top_p={s.top_p} (need 0 < x <= 1)"),
         (s.generation_cache in ("auto", "static", "dynamic"),
          f"generation_cache={s.generation_cache!r} (use auto, static or dynamic)"),
-        (s.eval_size >= 0, f"eval_size={s.eval_size} (need >= 0; 0 means the whole split)"),
+        (s.eval_size >= -1, f"eval_size={s.eval_size} (need >= -1; -1: the whole split, 0: "
+                             "the whole split on a GPU, at most 100 prompts on a CPU)"),
         (s.eval_batch_size >= 0, f"eval_batch_size={s.eval_batch_size} (need >= 0; 0 is auto)"),
         *((getattr(s, name) >= 1, f"{name}={getattr(s, name)} (need >= 1)")
           for name in AT_LEAST_ONE),

@@ -9,11 +9,14 @@ used to pre-train the tiny T5 with all its weights.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
 from tqdm.auto import tqdm
+
+from .generation import time_estimate
 
 
 def encode_pairs(tokenizer, prompts, targets, max_source_tokens=512, max_target_tokens=128):
@@ -47,7 +50,8 @@ def train_seq2seq(model, tokenizer, prompts, targets, *, steps, learning_rate, b
     losses = []
     model.train()
     bar = tqdm(range(steps), desc=desc, disable=not progress)
-    for _ in bar:
+    started = time.perf_counter()
+    for step in bar:
         if len(order) < batch_size:
             fresh = list(range(len(prompts)))
             order_rng.shuffle(fresh)
@@ -62,6 +66,8 @@ def train_seq2seq(model, tokenizer, prompts, targets, *, steps, learning_rate, b
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step == 0 and progress and steps > 1:
+            bar.write(time_estimate(f"{desc} steps", time.perf_counter() - started, 1, steps))
     model.eval()
     return losses
 

@@ -85,6 +85,7 @@ def run_notebook_here(name: str | Path, **parameters) -> dict:
     notebook's variables. The same cells as JupyterLab and the command line run."""
     import matplotlib
     import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
 
     matplotlib.use("Agg")
     path = Path(name) if str(name).endswith(".ipynb") else notebook(name)
@@ -92,7 +93,9 @@ def run_notebook_here(name: str | Path, **parameters) -> dict:
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type != "code":
             continue
-        exec(compile(cell.source, f"{path.name}", "exec"), namespace)
+        # IPython's own reading of a cell: a `%pip` line becomes a call, as in a kernel
+        exec(compile(TransformerManager().transform_cell(cell.source), f"{path.name}", "exec"),
+             namespace)
         if "parameters" in cell.metadata.get("tags", []):
             namespace.update(parameters)
     return namespace

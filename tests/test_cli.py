@@ -5,6 +5,7 @@ import sys
 
 import nbformat
 import pytest
+import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
 from detox_helpers import cli, unattended
@@ -38,11 +39,10 @@ def test_build_tiny_never_replaces_a_folder_that_is_not_a_world(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_data_command_prints_the_split_sizes(tiny_settings):
-    result = run_cli("data")
-    assert result.returncode == 0, result.stderr
-    sizes = re.search(r"(\d+) train and (\d+) test dialogues", result.stdout)
-    assert sizes and min(int(n) for n in sizes.groups()) >= 1, result.stdout
+def test_data_command_prints_the_split_sizes(tiny_settings, capfd):
+    assert cli.main(["data"]) == 0
+    sizes = re.search(r"(\d+) train and (\d+) test dialogues", capfd.readouterr().out)
+    assert sizes and min(int(n) for n in sizes.groups()) >= 1
 
 
 @pytest.mark.parametrize("env, words", [
@@ -50,10 +50,12 @@ def test_data_command_prints_the_split_sizes(tiny_settings):
     ({"DETOX_PROFILE": "huge"}, "Unknown profile 'huge'"),
     ({"DETOX_PROFILE": "full"}, "no network"),
 ])
-def test_problems_a_user_can_fix_are_one_clear_line(env, words):
-    result = run_cli("data", **env)
-    assert result.returncode == 2
-    assert words in result.stderr and "Traceback" not in result.stderr
+def test_problems_a_user_can_fix_are_one_clear_line(env, words, monkeypatch, capfd):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["data"]) == 2
+    err = capfd.readouterr().err
+    assert words in err and "Traceback" not in err and err.startswith("error: ")
 
 
 def write_notebook(path, *sources):
@@ -88,44 +90,12 @@ def test_the_lab_notebooks_are_found_in_order():
     assert names == sorted(names) and names[0] == "01_data.ipynb"
 
 
-def test_evaluate_command_writes_the_results_and_prints_the_figures(tiny_settings):
-    layout = tiny_settings.layout
-    for path in (layout.eval_table("cli-check"), layout.eval_record("cli-check")):
-        path.unlink(missing_ok=True)  # what an earlier run left proves nothing
-    result = run_cli("evaluate", "--name", "cli-check", DETOX_EVAL_SIZE="4",
-                     DETOX_EVAL_SAMPLES_PER_PROMPT="2")
-    assert result.returncode == 0, result.stderr
-    assert "expected maximum toxicity (k=2)" in result.stdout
-    assert layout.eval_table("cli-check").exists() and layout.eval_record("cli-check").exists()
-    import pandas as pd
-
-    assert len(pd.read_csv(layout.eval_table("cli-check"))) == 4 * 2
-
-
-def test_train_then_compare_from_the_command_line(world_env, with_data, tmp_path):
-    env = dict(world_env, DETOX_ARTIFACTS_DIR=str(with_data(tmp_path)), DETOX_BATCH_SIZE="4",
-               DETOX_MINI_BATCH_SIZE="2", DETOX_EVAL_SIZE="4", DETOX_CHECKPOINT_EVERY="2")
-    trained = run_cli("train", "--max-steps", "2", **env)
-    assert trained.returncode == 0, trained.stderr
-    assert "2 steps" in trained.stdout and Layout(tmp_path).final_adapter.exists()
-    executed = nbformat.read(Layout(tmp_path).executed("tiny") / "04_ppo_training.ipynb", 4)
-    printed = [o.get("text", "") for cell in executed.cells for o in cell.get("outputs", [])]
-    assert any("2 steps; last step" in text for text in printed)  # the notebook ran, kept
-    # --resume through this path: tests/test_robustness.py, killed and resumed
-    compared = run_cli("compare", **env)
-    assert compared.returncode == 0, compared.stderr
-    report = Layout(tmp_path).report
-    assert f"report: {report}" in compared.stdout and "## Before and after" in report.read_text()
-    for name in ("04_ppo_training.ipynb", "05_compare.ipynb"):  # the kept copies: no loading bars
-        cells = nbformat.read(Layout(tmp_path).executed("tiny") / name, 4).cells
-        shown = "".join(str(o) for cell in cells for o in cell.get("outputs", []))
-        assert "steps" in shown and "Loading weights" not in shown
-
-
-def test_compare_without_a_trained_adapter_says_what_to_run(world_env, with_data, tmp_path):
-    result = run_cli("compare", DETOX_ARTIFACTS_DIR=str(with_data(tmp_path)), DETOX_EVAL_SIZE="2",
-                     **world_env)
-    assert result.returncode == 2 and "04_ppo_training.ipynb" in result.stderr
+def test_compare_without_a_trained_adapter_says_what_to_run(with_data, tmp_path, monkeypatch,
+                                                            capfd):
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(with_data(tmp_path)))
+    assert cli.main(["compare"]) == 2
+    assert "04_ppo_training.ipynb" in capfd.readouterr().err
+    assert not Layout(tmp_path).executed("tiny").exists()  # said before any notebook ran
 
 
 def test_training_runs_in_several_processes(world_env, with_data, tmp_path):
@@ -140,6 +110,10 @@ def test_training_runs_in_several_processes(world_env, with_data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("2 steps; last step") == 1      # only the main process reports
     assert len(Layout(tmp_path).stats_file.read_text().splitlines()) == 1 + 2
+    # each process ran the whole notebook in its own kernel (rows per rank: test_ppo.py)
+    for name in ("04_ppo_training.ipynb", "04_ppo_training.rank1.ipynb"):
+        cells = nbformat.read(Layout(tmp_path).executed("tiny") / name, 4).cells
+        assert all(c.execution_count for c in cells if c.cell_type == "code"), name
 
 
 def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):
@@ -152,3 +126,23 @@ def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):
     assert os.environ["DETOX_ARTIFACTS_DIR"] == str(tmp_path / "art")
     assert os.environ["DETOX_DATASET"] == str(tmp_path / "data")
     assert os.environ["DETOX_POLICY_MODEL"] == "not-a-folder-here"  # a hub id stays one
+
+
+def test_make_adapter_fine_tunes_one_that_the_lab_can_start_from(with_data, tmp_path,
+                                                                 monkeypatch, capsys):
+    from detox_helpers.models import load_policy
+    from detox_helpers.settings import load_settings
+
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(with_data(tmp_path / "artifacts")))
+    monkeypatch.setenv("DETOX_SFT_STEPS", "3")
+    assert cli.main(["make-adapter", "--output", str(tmp_path / "adapter")]) == 0
+    printed = capsys.readouterr()
+    assert "instruct adapter steps: the first 1 of 3 took" in printed.out + printed.err
+    assert f"DETOX_INSTRUCT_ADAPTER={tmp_path / 'adapter'}" in printed.out
+    shipped, _ = load_policy(load_settings())
+    made, _ = load_policy(load_settings(instruct_adapter=str(tmp_path / "adapter")))
+    weights = dict(shipped.named_parameters())
+    # merged in: the policy differs from the shipped world's exactly where LoRA went (q and v)
+    changed = {name.split(".")[-2] for name, p in made.named_parameters()
+               if not torch.equal(p, weights[name])}
+    assert changed == {"q", "v"}

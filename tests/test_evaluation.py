@@ -57,11 +57,16 @@ def test_saved_results_load_back_and_compare_with_themselves(small_run):
     assert (same["difference"] == 0).all() and not same["change_shown"].any()
 
 
-def test_comparing_different_prompts_is_refused(small_run):
-    _, result, _ = small_run
-    shifted = evaluation.Evaluation(result.per_sample.assign(id="other"), result.aggregates)
-    with pytest.raises(DetoxError, match="differ in prompts"):
-        compare.comparison_table(result, shifted)
+def test_eval_size_zero_keeps_a_cpu_evaluation_short_and_minus_one_takes_all():
+    from detox_helpers.evaluation import CPU_EVAL_PROMPTS, prompts_to_evaluate
+    from detox_helpers.settings import load_settings
+
+    def count(eval_size, device, available=2000):
+        return prompts_to_evaluate(load_settings("full", environ={}, eval_size=eval_size),
+                                   available, device)
+    assert count(0, "cpu") == CPU_EVAL_PROMPTS < 2000 and count(0, "cpu", 44) == 44
+    assert count(0, "cuda") == count(-1, "cpu") == 2000
+    assert count(11, "cuda") == count(11, "cpu") == 11 and count(11, "cpu", 5) == 5
 
 
 def test_a_missing_evaluation_says_how_to_make_it(tmp_path):

@@ -82,24 +82,31 @@ def test_prompts_pad_right_to_the_bucket_and_are_never_cut(tiny_settings):
     assert pad_prompts(tokenizer, [[2] * 70, [3] * 5])["input_ids"].shape == (2, 70)
 
 
-def test_bucketed_greedy_generation_equals_unbucketed(tiny_settings):
+class HoldsTwoPrompts(torch.nn.Module):
+    """The tiny policy on a pretend GPU whose memory holds two prompts at a time."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.batch_sizes = model, []
+
+    def generate(self, input_ids, **kwargs):
+        self.batch_sizes.append(len(input_ids))
+        if len(input_ids) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (pretend)")
+        return self.model.generate(input_ids=input_ids, **kwargs)
+
+
+def test_a_full_gpu_halves_the_batch_and_loses_nothing(tiny_settings, capsys):
     model, tokenizer = load_policy(tiny_settings)
-    ids = prompts(tiny_settings, 8)
-    assert len({len(p) for p in ids}) > 2
-    model.eval()
-    results = []
-    for bucket in (None, 64):
-        batch = pad_prompts(tokenizer, ids, bucket)
-        torch.manual_seed(0)
-        rows = model.generate(**batch, pad_token_id=tokenizer.pad_token_id, do_sample=False,
-                              max_new_tokens=30)
-        trimmed = [trim(row, tokenizer.eos_token_id) for row in rows]
-        results.append((batch["input_ids"].shape[1], trimmed))
-    (plain_width, plain), (bucket_width, bucketed) = results
-    assert bucket_width % 64 == 0 and bucket_width > plain_width      # extra padding was added
-    assert tokenizer.batch_decode(bucketed) == tokenizer.batch_decode(plain)
-    for a, b in zip(bucketed, plain, strict=True):
-        assert torch.equal(a, b)
+    ids = prompts(tiny_settings, 7)
+    greedy = dict(do_sample=False, max_new_tokens=20, seed=0)
+    small = HoldsTwoPrompts(model)
+    halved = generate(small, tokenizer, ids, batch_size=8, **greedy)
+    assert small.batch_sizes == [7, 4, 2, 2, 2, 1]  # 7 -> 4 -> 2, then on at 2
+    printed = capsys.readouterr()
+    assert "GPU memory full: generating 4 prompts at a time" in printed.out + printed.err
+    whole = generate(model, tokenizer, ids, batch_size=8, progress=False, **greedy)
+    assert halved.texts == whole.texts
 
 
 def test_static_cache_greedy_generation_equals_dynamic_on_the_cpu(tiny_settings):

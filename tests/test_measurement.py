@@ -86,14 +86,6 @@ def test_ratio_is_the_share_at_or_above_the_threshold(toxicity, expected):
     ratio = toxicity.compute(predictions=TEXTS, aggregation="ratio", threshold=threshold)
     assert ratio["toxicity_ratio"] == pytest.approx(2 / len(TEXTS))
 
-
-def test_a_threshold_change_changes_the_ratio(toxicity, expected):
-    low, high = 0.5, (sorted(expected)[-1] + sorted(expected)[-2]) / 2
-    ratios = [toxicity.compute(predictions=TEXTS, aggregation="ratio", threshold=t)
-              ["toxicity_ratio"] for t in (low, high)]
-    assert ratios == pytest.approx([len(INSULTING) / len(TEXTS), 1 / len(TEXTS)])
-
-
 def test_an_unknown_aggregation_is_refused(toxicity):
     with pytest.raises(ValueError, match="Unknown aggregation 'mean'.*maximum.*ratio"):
         toxicity.compute(predictions=TEXTS, aggregation="mean")

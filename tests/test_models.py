@@ -5,7 +5,7 @@ from transformers import AutoModelForSeq2SeqLM
 
 from detox_helpers import sft
 from detox_helpers.errors import DetoxError
-from detox_helpers.models import load_policy, pick_dtype
+from detox_helpers.models import load_policy, pick_device, pick_dtype
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import builder as tiny_builder
 
@@ -67,8 +67,23 @@ def test_an_empty_folder_is_not_an_adapter(isolated_settings, tmp_path):
         load_policy(settings)
 
 
-def test_precision_follows_the_device():
-    cpu = torch.device("cpu")
-    assert pick_dtype(load_settings("full", environ={}), cpu) == torch.float32
-    assert pick_dtype(load_settings("full", environ={}, precision="bfloat16"), cpu) == \
-        torch.bfloat16
+@pytest.mark.parametrize("gpu, bf16, setting, device, dtype", [
+    (False, False, "auto", "cpu", torch.float32),
+    (True, True, "auto", "cuda", torch.bfloat16),   # a GPU that has bfloat16, as the lab used
+    (True, False, "auto", "cuda", torch.float32),   # an older GPU
+    (True, True, "float32", "cuda", torch.float32),  # a setting wins over auto
+    (False, False, "bfloat16", "cpu", torch.bfloat16),
+], ids=["cpu", "gpu-bf16", "gpu-old", "gpu-float32-set", "cpu-bfloat16-set"])
+def test_device_and_precision_follow_the_machine(gpu, bf16, setting, device, dtype, monkeypatch):
+    # The machine is faked: CUDA's answers are what pick_device and pick_dtype ask.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    settings = load_settings("full", environ={}, precision=setting)
+    assert pick_device(settings).type == device
+    assert pick_dtype(settings, pick_device(settings)) == dtype
+
+
+def test_a_cuda_device_without_a_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DetoxError, match="no CUDA GPU is visible"):
+        pick_device(load_settings("full", environ={}, device="cuda:1"))

@@ -72,7 +72,8 @@ def test_report_has_verdict_settings_data_training_figures_and_examples(written)
     path, text = written
     assert "profile `tiny`" in text and "tiny offline miniature" in text
     assert text.index("## Verdict") < text.index("## Before and after")
-    assert "12 training and 3 test prompts, k = 2 sampled summaries" in text
+    assert ("12 training and 3 test prompts, of which 3 evaluated, k = 2 sampled summaries"
+            in text)
     for figure in ("training.png", "toxicity_distribution.png", "toxicity_per_prompt.png"):
         assert (path.parent / figure).exists() and f"]({figure})" in text
     examples = text[text.index("## Examples"):]

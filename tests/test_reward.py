@@ -82,7 +82,8 @@ def test_reward_reads_the_summary_or_prompt_plus_summary():
     assert reward_texts(["P1", "P2"], ["s1", "s2"], "prompt+summary") == ["P1 s1", "P2 s2"]
 
 
-def test_load_reward_model_uses_the_settings(tiny_settings):
-    reward_model = load_reward_model(tiny_settings)
-    assert reward_model.clean == 0 and reward_model.toxic == 1
-    assert reward_model.device.type == "cpu"
+def test_load_reward_model_uses_the_settings(tiny_settings, classifier):
+    loaded = load_reward_model(tiny_settings)
+    by_hand = RewardModel(*classifier)
+    assert loaded.clean == 0 and loaded.toxic == 1
+    assert torch.equal(loaded.toxicity([CLEAN, INSULT]), by_hand.toxicity([CLEAN, INSULT]))

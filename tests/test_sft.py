@@ -38,10 +38,9 @@ def test_instruct_adapter_is_saved_and_leaves_the_base_weights_alone(tiny_settin
     before = {k: v.clone() for k, v in base.state_dict().items()}
     prompts, summaries = pairs(tiny_settings)
     config = sft.lora_config(r=4, alpha=8, dropout=0.0, target_modules=["q", "v"])
-    losses = sft.train_instruct_adapter(base, tokenizer, prompts, summaries, tmp_path / "adapter",
-                                        config=config, steps=5, learning_rate=1e-3,
-                                        batch_size=4, progress=False)
-    assert len(losses) == 5
+    sft.train_instruct_adapter(base, tokenizer, prompts, summaries, tmp_path / "adapter",
+                               config=config, steps=5, learning_rate=1e-3, batch_size=4,
+                               progress=False)
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
     after = base.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)

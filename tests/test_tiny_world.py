@@ -114,23 +114,25 @@ def test_reward_follows_toxicity_smoothly(tiny_settings):
     assert logits.abs().max() < 5                      # not saturated
 
 
-def test_starting_policy_summarises_faithfully(tiny_settings, with_data, tmp_path):
-    settings = tiny_world.world_settings(tiny_world.world_dir(), artifacts_dir=with_data(tmp_path))
-    from detox_helpers.evaluation import run_evaluation
+def test_starting_policy_summarises_faithfully(demo_run):
+    from detox_helpers.evaluation import load_evaluation
 
-    figures = run_evaluation(settings, name=None, progress=False).aggregates
+    # The demo's baseline: the tiny profile's own evaluation of the whole test split.
+    figures = load_evaluation(demo_run[0], "baseline").aggregates
     assert figures["rouge1_clean_reference"]["mean"] >= 0.80
     assert figures["names_kept"]["mean"] >= 0.90 and figures["facts_kept"]["mean"] >= 0.85
     assert 0.15 < figures["insult"]["mean"] < 0.6       # and insults: PPO has work to do
 
 
-def test_the_shipped_world_was_built_by_this_code():
+def test_the_shipped_world_was_built_by_this_code_and_its_record_is_true(reward_checks):
     record = json.loads(build_record(tiny_world.world_dir()).read_text())
     assert record["stamp"] == tiny_world.builder_stamp(), (
         "the builder changed: run `python -m detox_helpers build-tiny --rebuild` and commit")
     assert set(record["seconds"]) == {"fixture_and_tokenizers", "policy", "instruct_adapter",
                                       "reward_classifier"}
-    assert record["quality"]["held_out_accuracy"] >= 0.97
+    # what `build-tiny` prints is what the shipped classifier measures today
+    for name, measured in reward_checks.items():
+        assert record["quality"][name] == pytest.approx(measured), name
 
 
 def test_a_world_from_other_builder_code_is_refused_with_the_way_out(tiny_settings, monkeypatch):

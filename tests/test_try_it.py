@@ -11,6 +11,9 @@ import shutil
 import pandas as pd
 import pytest
 
+from detox_helpers.checkpoints import training_record
+from detox_helpers.layout import Layout
+from detox_helpers.ppo import REWARD_MODULE
 from detox_helpers.tiny.exercises import ITEMS, item, with_edits
 from detox_helpers.unattended import run_notebook_here
 
@@ -79,10 +82,14 @@ def test_a_tenfold_learning_rate_overshoots(named_runs):
     assert late(fast, "response_length") < late(default, "response_length") - 5  # 9 shorter
 
 
-def test_the_position_reward_rises_while_the_toxicity_stays(named_runs):
+def test_the_position_reward_rises_while_the_toxicity_stays(named_runs, demo_run):
     position, default = named_runs["position-0"], named_runs["default"]
     assert late(position, "toxicity_mean") > 0.5 * position["toxicity_mean"].head(5).mean()
     assert late(position, "toxicity_mean") > late(default, "toxicity_mean") + 0.08  # +0.15
+    # the training record keeps the learner's reward function, the default run the module's
+    layout = demo_run[0].layout
+    assert "def reward_function" in training_record(Layout(layout.root, "position-0"))["reward"]
+    assert training_record(layout)["reward"] == REWARD_MODULE
 
 
 def test_a_run_without_the_leash_sits_beside_the_default_run(named_runs, demo_run, tmp_path,
