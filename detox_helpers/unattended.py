@@ -83,6 +83,8 @@ def run_notebook_here(name: str | Path, **parameters) -> dict:
     """Run the code cells of notebook `name` (its number, e.g. "01", or a path) in this process,
     its parameters cell followed by `parameters` (as papermill injects them); returns the
     notebook's variables. The same cells as JupyterLab and the command line run."""
+    import linecache
+
     import matplotlib
     import nbformat
     from IPython.core.inputtransformer2 import TransformerManager
@@ -90,12 +92,15 @@ def run_notebook_here(name: str | Path, **parameters) -> dict:
     matplotlib.use("Agg")
     path = Path(name) if str(name).endswith(".ipynb") else notebook(name)
     namespace = {"__name__": "__main__", "display": _display}
-    for cell in nbformat.read(path, as_version=4).cells:
+    for number, cell in enumerate(nbformat.read(path, as_version=4).cells):
         if cell.cell_type != "code":
             continue
-        # IPython's own reading of a cell: a `%pip` line becomes a call, as in a kernel
-        exec(compile(TransformerManager().transform_cell(cell.source), f"{path.name}", "exec"),
-             namespace)
+        # IPython's own reading of a cell: a `%pip` line becomes a call, as in a kernel; and,
+        # as a kernel does, the source is kept where `inspect` finds a cell's functions.
+        source = TransformerManager().transform_cell(cell.source)
+        filename = f"<{path.name}:{number}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), namespace)
         if "parameters" in cell.metadata.get("tags", []):
             namespace.update(parameters)
     return namespace
