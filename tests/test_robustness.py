@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -204,10 +205,8 @@ def train_process(world_env, artifacts, *args):
     env = {**os.environ, **world_env, "DETOX_ARTIFACTS_DIR": str(artifacts),
            **{f"DETOX_{k.upper()}": str(v) for k, v in SMALL.items()},
            "DETOX_CHECKPOINT_EVERY": "1", "OMP_NUM_THREADS": "1"}
-    # its own process group: a SIGKILL to the group stops the command and its kernel at once
     return subprocess.Popen([sys.executable, "-m", "detox_helpers", "train", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_ctrl_c_says_where_to_continue_without_a_traceback(world_env, with_data, tmp_path):
@@ -225,6 +224,17 @@ def test_ctrl_c_says_where_to_continue_without_a_traceback(world_env, with_data,
 
 def adapter_weights(artifacts):
     return load_file(Layout(artifacts).final_adapter / "adapter_model.safetensors")
+
+
+def power_cut(process):
+    """SIGKILL the command and every process under it at once. Its notebook kernel runs in a
+    session of its own (jupyter_client starts it so), so a kill of the command's process group
+    would leave the kernel writing checkpoints until it noticed its parent gone."""
+    tree = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(True)]
+    assert len(tree) > 1, "no kernel under the command to kill"
+    for pid in reversed(tree):  # the kernel, which writes, first
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_killed_while_a_checkpoint_is_written_resume_ends_with_the_uninterrupted_adapter(
@@ -247,8 +257,7 @@ def test_killed_while_a_checkpoint_is_written_resume_ends_with_the_uninterrupted
             while process.poll() is None and not (partial(second).exists() or second.exists()):
                 time.sleep(0.002)
             assert process.poll() is None, "the run ended before its second checkpoint"
-            os.killpg(process.pid, signal.SIGKILL)  # the command and its kernel, as a power cut
-            process.wait()
+            power_cut(process)
             kills += 1
             continue
         out, err = process.communicate(timeout=300)
