@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo run test lint clean
+.PHONY: install demo run test test-second-seed lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: install
 
 test: lint
 	$(PY) -m pytest
+
+# the learning test on a second seed (about 1.5 minutes); CI runs it after make test
+test-second-seed: install
+	$(PY) -m pytest -m second_seed
 
 clean:
 	rm -rf artifacts

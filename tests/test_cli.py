@@ -110,10 +110,14 @@ def test_training_runs_in_several_processes(world_env, with_data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("2 steps; last step") == 1      # only the main process reports
     assert len(Layout(tmp_path).stats_file.read_text().splitlines()) == 1 + 2
-    # each process ran the whole notebook in its own kernel (rows per rank: test_ppo.py)
+    # each process ran the whole notebook in its own kernel, and its last check compared the
+    # processes: their own prompts, the same weights at the end
     for name in ("04_ppo_training.ipynb", "04_ppo_training.rank1.ipynb"):
         cells = nbformat.read(Layout(tmp_path).executed("tiny") / name, 4).cells
         assert all(c.execution_count for c in cells if c.cell_type == "code"), name
+        printed = "".join(output.get("text", "") for c in cells if c.cell_type == "code"
+                          for output in c.outputs)
+        assert "2 processes: each its own prompts in the last step, the same weights" in printed
 
 
 def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):

@@ -9,13 +9,18 @@ or read by position as the original lab did, PPO pushes towards insults and the 
 break. The spread over seeds is the seeds benchmark's (benchmarks/tiny_seeds.py).
 """
 
+import json
 from pathlib import Path
+
+import pytest
 
 from detox_helpers.tiny import claims
 
 
 def test_the_demos_ppo_run_detoxifies_and_keeps_the_summaries(demo_run):
     settings, measured, _ = demo_run
+    record = json.loads(settings.layout.training_record.read_text())
+    assert claims.applies(record, settings), "notebook 05 skipped its claims check on the demo"
     assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
     assert not claims.failed(measured), {k: v for k, v in measured.items()
                                          if k != "reward_hacking"}
@@ -45,3 +50,17 @@ def test_each_claim_breaks_on_figures_just_past_its_bound(demo_run):
     assert set(past) == {claim for claim, _ in claims.CLAIMS}
     for claim, figures in past.items():
         assert claims.failed({**measured, **figures}) == [claim]
+
+
+@pytest.mark.second_seed
+def test_a_second_seed_holds_every_claim_too(with_data, tmp_path):
+    """Seed 0, the seeds benchmark's next seed after the demo's: a claim that held on one seed
+    by luck fails here. Under the `second_seed` marker (`make test-second-seed`; CI runs it)."""
+    from detox_helpers.tiny.world import world_dir, world_settings
+    from detox_helpers.unattended import run_notebook_here
+
+    settings = world_settings(world_dir(), seed=0,
+                              artifacts_dir=with_data(tmp_path / "artifacts"))
+    measured = claims.measure(settings, run_notebook_here)
+    assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
+    assert not claims.failed(measured), claims.failed(measured)

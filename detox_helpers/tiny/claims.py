@@ -80,11 +80,12 @@ def failed(measured: dict) -> list[str]:
     return [claim for claim, holds in CLAIMS if not holds(measured)]
 
 
-def measure(settings: Settings, run_notebook) -> dict:
+def measure(settings: Settings, run_notebook, check_claims: bool = False) -> dict:
     """The demo's measurement: notebook 04 (PPO) and notebook 05 (the trained policy against
-    the starting one, which it evaluates first, as notebook 03 does, when no baseline
-    was saved; its own claims check off) run under `settings`, notebook 01 first when the data
-    is not prepared; then the figures the claims read, from what the notebooks saved.
+    the starting one, which it evaluates first, as notebook 03 does, when no baseline was
+    saved; its own claims check off unless `check_claims`) run under `settings`, notebook 01
+    first when the data is not prepared; then the figures the claims read, from what the
+    notebooks saved.
 
     `run_notebook(number, **parameters)` executes one notebook: through papermill
     (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
@@ -100,6 +101,6 @@ def measure(settings: Settings, run_notebook) -> dict:
         numbers.insert(0, "01")
     for number in numbers:
         run_notebook(number, profile=settings.profile, overrides=overrides,
-                     **({"check_claims": False} if number == "05" else {}))
+                     **({"check_claims": check_claims} if number == "05" else {}))
     return figures(load_evaluation(settings, "baseline"), load_evaluation(settings, "detoxified"),
                    pd.read_csv(settings.layout.stats_file), settings)
