@@ -8,7 +8,6 @@ take notebook 04's `ppo_trainer` and `history` (a row per step).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 import shutil
@@ -20,17 +19,29 @@ import numpy as np
 import torch
 
 from .errors import DetoxError, SettingsMismatch
-from .layout import Layout, partial, shown, write_atomically
+from .layout import (
+    ADAPTER_WEIGHTS,
+    REPLACED,
+    Layout,
+    file_digest,
+    finish_replacing,
+    partial,
+    replace_folder,
+    shown,
+    write_atomically,
+    writing,
+)
+from .locks import check_free
 from .settings import Settings
 
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 STATE_FILE = "state.pt"
 VALUE_HEAD_FILE = "value_head.safetensors"
 # Settings that do not change what a step computes: a run may be continued with other values.
 FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir", "precision",
                   "eval_max_new_tokens", "eval_size", "eval_samples_per_prompt",
                   "eval_batch_size", "qualitative_rows", "sft_steps", "sft_learning_rate",
-                  "sft_batch_size", "generation_cache", "run_name"}
+                  "sft_batch_size", "generation_cache", "run_name",
+                  "toxic_labels"}  # toxicity is recorded, never trained on
 
 
 def training_settings(settings: Settings) -> dict:
@@ -69,14 +80,14 @@ def save_checkpoint(ppo_trainer, history: list, settings: Settings, keep: int = 
     unfinished = partial(folder)
     shutil.rmtree(unfinished, ignore_errors=True)
     model = value_model(ppo_trainer)
-    model.pretrained_model.save_pretrained(str(unfinished / "adapter"))
-    torch.save(dict(value_head=model.v_head.state_dict(),
-                    optimizer=ppo_trainer.optimizer.state_dict(),
-                    kl_coef=float(ppo_trainer.kl_ctl.value), rng=_plain_rng_states(),
-                    history=list(history), settings=training_settings(settings)),
-               unfinished / STATE_FILE)
-    shutil.rmtree(folder, ignore_errors=True)
-    unfinished.rename(folder)
+    with writing(unfinished, f"the checkpoint {shown(folder)}"):
+        model.pretrained_model.save_pretrained(str(unfinished / "adapter"))
+        torch.save(dict(value_head=model.v_head.state_dict(),
+                        optimizer=ppo_trainer.optimizer.state_dict(),
+                        kl_coef=float(ppo_trainer.kl_ctl.value), rng=_plain_rng_states(),
+                        history=list(history), settings=training_settings(settings)),
+                   unfinished / STATE_FILE)
+    replace_folder(unfinished, folder)
     for old in layout.checkpoints()[:-keep]:
         shutil.rmtree(old)
     return folder
@@ -170,9 +181,21 @@ def where_to_continue(layout: Layout, command: str = "resume=True (`python -m de
     return f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue with {command}."
 
 
+def finish_replacements(layout: Layout) -> None:
+    """Tidy what a stop in the middle of replacing a checkpoint or the final adapter left
+    (layout.replace_folder): the new copy kept, or the old one put back."""
+    replaced = [old.with_name(old.name.removesuffix(REPLACED))
+                for old in layout.checkpoints_dir.glob(f"*{REPLACED}")]
+    for folder in [*replaced, layout.final_adapter]:
+        finish_replacing(folder)
+
+
 def start_or_resume(ppo_trainer, settings: Settings, resume: bool, say=print) -> list:
     """Before the first step: the history of the newest checkpoint (`resume`), or an empty one,
     the previous run set aside first (never deleted)."""
+    if ppo_trainer.accelerator.is_main_process:
+        check_free(settings.layout)  # no other process is writing this run
+        finish_replacements(settings.layout)
     if resume:
         return resume_latest(ppo_trainer, settings, say)
     if ppo_trainer.accelerator.is_main_process:
@@ -200,10 +223,6 @@ def write_stats(history: list, layout: Layout) -> None:
     write_atomically(layout.stats_file, pd.DataFrame(history).to_csv(index=False))
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @contextmanager
 def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward: str):
     """Where the notebook saves the trained adapter (`policy.save_pretrained(folder)`): a scratch
@@ -215,19 +234,20 @@ def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward:
     folder = layout.final_adapter
     unfinished = partial(folder)
     shutil.rmtree(unfinished, ignore_errors=True)
-    write_stats(history, layout)
-    yield str(unfinished)
-    save_file({k: v.contiguous() for k, v in value_model(ppo_trainer).v_head.state_dict().items()},
-              unfinished / VALUE_HEAD_FILE)
-    record = dict(steps=len(history), settings=training_settings(settings),
-                  reward=reward, stats_sha256=file_digest(layout.stats_file))
-    write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    unfinished.rename(folder)
+    with writing(unfinished, f"the trained adapter {shown(folder)}"):
+        write_stats(history, layout)
+        yield str(unfinished)
+        head = value_model(ppo_trainer).v_head.state_dict()
+        save_file({k: v.contiguous() for k, v in head.items()}, unfinished / VALUE_HEAD_FILE)
+        record = dict(steps=len(history), settings=training_settings(settings),
+                      reward=reward, stats_sha256=file_digest(layout.stats_file))
+        write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
+    replace_folder(unfinished, folder)
 
 
 def training_record(layout: Layout) -> dict:
     """The final adapter's record, checked against the statistics file beside it."""
+    finish_replacing(layout.final_adapter)
     if not (layout.final_adapter / "adapter_config.json").exists():
         raise DetoxError(f"No trained adapter in {layout.final_adapter}: run notebook "
                          "04_ppo_training.ipynb or `python -m detox_helpers train` first.")

@@ -22,6 +22,34 @@ class Stopped(DetoxError):
     """The user pressed Ctrl-C; the message says how to continue."""
 
 
+WRITE_A_RUN = ("demo", "run", "evaluate", "train", "compare")  # one at a time per run folder
+# The command that does each notebook's work, for saying how a stopped run continues.
+CONTINUE_WITH = {"01": "data", "03": "evaluate", "04": "train", "05": "compare"}
+
+
+def command_line(*args: str) -> str:
+    """`python -m detox_helpers ARGS` with this process's DETOX_* variables in front."""
+    import shlex
+
+    variables = [f"{key}={shlex.quote(value)}" for key, value in sorted(os.environ.items())
+                 if key.startswith("DETOX_")]
+    return " ".join([*variables, "python -m detox_helpers", *args])
+
+
+def how_to_continue(stopped_in: str, numbers, train_args=()) -> str:
+    """The commands that finish a run stopped in notebook `stopped_in` of `numbers`."""
+    whole = checked_settings().layout.checkpoints()
+    later = [number for number in numbers if number >= stopped_in and number in CONTINUE_WITH]
+    steps = [command_line(*([CONTINUE_WITH[number]] if number != "04" else
+                            ["train", *["--resume"] * bool(whole), *train_args]))
+             for number in later]
+    where = ""
+    if stopped_in == "04":
+        where = (f"the last whole checkpoint is {shown(whole[-1])}; " if whole else
+                 "no checkpoint was written yet, so training starts again; ")
+    return where + "to continue:\n  " + "\n  ".join(steps or ["nothing is left to run"])
+
+
 def kernel_environment() -> None:
     """The notebooks' kernels run in notebooks/ and read the DETOX_* variables: hand them
     absolute paths for what was given relative to the working folder."""
@@ -37,7 +65,7 @@ def run_notebooks(numbers, **parameters) -> Path | None:
     import nbformat
 
     from .data import cache_key
-    from .unattended import notebook, run_notebook
+    from .unattended import executed_copy, notebook, run_notebook
 
     kernel_environment()
     settings = checked_settings()
@@ -50,7 +78,13 @@ def run_notebooks(numbers, **parameters) -> Path | None:
         given = {name: value for name, value in parameters.items() if f"{name} =" in names}
         started = time.perf_counter()
         print(f"running {path.name} ...", flush=True)
-        output = run_notebook(path, settings, **given)
+        try:
+            output = run_notebook(path, settings, **given)
+        except KeyboardInterrupt:
+            steps = ["--max-steps", str(given["max_steps"])] if given.get("max_steps") else []
+            raise Stopped(f"{path.name} was stopped; its executed copy so far is "
+                          f"{shown(executed_copy(settings, path))}; "
+                          f"{how_to_continue(number, numbers, steps)}") from None
         print(f"  done in {time.perf_counter() - started:.0f} s -> {shown(output)}", flush=True)
     return output
 
@@ -79,7 +113,8 @@ def checked_settings():
     from .tiny.world import ensure_tiny_world
 
     settings = load_settings()
-    check_writable(settings.artifacts)
+    for folder in [settings.artifacts, *settings.layout.written_folders()]:
+        check_writable(folder)
     ensure_tiny_world(settings)
     return settings
 
@@ -107,21 +142,9 @@ def evaluate(name: str) -> None:
 
 
 def run_training(max_steps: int | None, resume: bool) -> None:
-    import shlex
-
-    from .checkpoints import where_to_continue
-
     if max_steps is not None and max_steps < 1:  # before a kernel starts
         raise DetoxError(f"--max-steps (max_steps) is {max_steps}: train at least 1 step.")
-    try:
-        run_notebooks(["04"], max_steps=max_steps, resume=resume)
-    except KeyboardInterrupt:
-        # the exact command that continues: this one's DETOX_* variables, with --resume
-        variables = [f"{key}={shlex.quote(value)}" for key, value in sorted(os.environ.items())
-                     if key.startswith("DETOX_")]
-        steps = ["--max-steps", str(max_steps)] if max_steps is not None else []
-        command = " ".join([*variables, "python -m detox_helpers train --resume", *steps])
-        raise Stopped(where_to_continue(checked_settings().layout, f"\n  {command}")) from None
+    run_notebooks(["04"], max_steps=max_steps, resume=resume)
 
 
 def compare_and_report() -> Path:
@@ -194,7 +217,13 @@ def main(argv=None) -> int:
                 "train": lambda: run_training(args.max_steps, args.resume),
                 "compare": compare_and_report, "make-adapter": lambda: make_adapter(args.output)}
     try:
-        commands[args.command]()
+        if args.command in WRITE_A_RUN:
+            from .locks import holding
+
+            with holding(load_settings().layout, args.command):
+                commands[args.command]()
+        else:
+            commands[args.command]()
     except Stopped as stop:
         print(f"stopped: {stop}", file=sys.stderr)
         return 130

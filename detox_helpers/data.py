@@ -6,6 +6,7 @@ saved copy by everything that shapes it, and loads that copy for the later stage
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -17,7 +18,8 @@ from .errors import DetoxError
 from .layout import shown
 from .settings import Settings
 
-CACHE_VERSION = 2
+# 3: rows with a blank summary are dropped, and blank references left out (dialogsum_columns).
+CACHE_VERSION = 3
 # A data file's suffix -> the `load_dataset` builder that reads it.
 FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json"}
 COLUMNS = ("id", "dialogue", "summary", "topic")
@@ -39,13 +41,25 @@ def source_files(folder: Path, split: str) -> list[Path]:
     return of_split or files
 
 
+def is_blank(path: Path) -> bool:
+    """Nothing but white space (and a UTF-8 byte order mark) in the file; a large file is not
+    read for this."""
+    if path.stat().st_size > 65536:
+        return False
+    return not path.read_bytes().removeprefix(codecs.BOM_UTF8).strip()
+
+
 def local_files(location: str, split: str) -> tuple[str, list[str]]:
     """The `load_dataset` builder ("csv" or "json") and the files of a local dataset folder
-    (or file) that hold `split`."""
+    (or file) that hold `split`. (A UTF-8 byte order mark needs nothing: datasets' JSON reader
+    and pandas' CSV reader skip it.)"""
     files = source_files(Path(location), split)
     for path in files:
         if path.suffix not in FORMATS:
             raise DetoxError(f"{str(path)!r} is not a .csv, .jsonl or .json file.")
+        if is_blank(path):  # datasets would fail on it with an empty message
+            raise DetoxError(f"The data file {str(path)!r} is empty: fill it with DialogSum's "
+                             "columns (id or fname, dialogue, summary, topic) or remove it.")
     builders = sorted({FORMATS[path.suffix] for path in files})
     if len(builders) > 1:
         raise DetoxError(f"The dataset folder {location!r} mixes CSV and JSON files for the "
@@ -60,7 +74,7 @@ def load_failure(settings: Settings, error: Exception) -> DetoxError:
     if kind == "hub":
         return sources.hub_failure(settings.dataset, "dataset", "dataset", error)
     cause = error.__cause__ or error
-    return DetoxError(f"Could not read {location!r}: {cause}")
+    return DetoxError(f"Could not read {location!r}: {str(cause) or type(cause).__name__}")
 
 
 def numbered(columns, stem: str) -> list[str]:
@@ -69,11 +83,22 @@ def numbered(columns, stem: str) -> list[str]:
     return [column for _, column in sorted(found)]
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def present(text) -> bool:
+    """A summary that is there: not missing (None) and not only white space."""
+    return text is not None and bool(str(text).strip())
+
+
 def dialogsum_columns(dataset, origin: str):
     """DialogSum's columns under one naming, as text, and `references`, the list of every
     reference summary: `fname` (the authors' files) becomes `id`; the test file's `summary1`,
     `summary2`, ... become `references`, the first also `summary` (`topic1` the topic); a
-    missing `topic` is empty; other columns are dropped."""
+    missing `topic` is empty; other columns are dropped. Blank (empty, white-space or missing)
+    references are left out, and a row left without one is dropped, with a printed count:
+    ROUGE cannot score against nothing."""
     from datasets import Features, Sequence, Value
 
     names = dataset.column_names
@@ -87,9 +112,20 @@ def dialogsum_columns(dataset, origin: str):
         raise DetoxError(f"The dataset {origin!r} lacks the column(s) {', '.join(missing)}; "
                          f"it has {', '.join(names) or 'none'}. DialogSum's columns are "
                          "id (or fname), dialogue, summary (or summary1..3), topic.")
-    dataset = dataset.map(lambda row: dict(
-        summary=row[summaries[0]], topic=row[topic] if topic else "",
-        references=[row[column] for column in summaries]))
+
+    def named(row):
+        references = [row[column] for column in summaries if present(row[column])]
+        return dict(summary=references[0] if references else None,
+                    topic=row[topic] if topic else "", references=references)
+
+    dataset = dataset.map(named)
+    read = dataset.num_rows
+    dataset = dataset.filter(lambda row: bool(row["references"]))
+    if read > dataset.num_rows:
+        print(f"dropped {plural(read - dataset.num_rows, 'row')} with a blank summary")
+    left_out = sum(len(summaries) - len(references) for references in dataset["references"])
+    if left_out:
+        print(f"left out {plural(left_out, 'blank reference')} (their rows keep the others)")
     dataset = dataset.select_columns([*COLUMNS, "references"])
     as_text = Features({column: Value("string") for column in COLUMNS},
                        references=Sequence(Value("string")))

@@ -7,8 +7,10 @@ along with the reward model); on the tiny profile an exact judge adds the fixtur
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,15 @@ import torch
 from . import stats
 from .errors import DetoxError
 from .generation import generate, sampling_kwargs
-from .layout import check_result_name, check_writable, write_atomically
+from .layout import (
+    ADAPTER_WEIGHTS,
+    check_result_name,
+    check_writable,
+    file_digest,
+    shown,
+    write_together,
+)
+from .locks import check_free
 from .reward import RewardModel, reward_texts
 from .settings import Settings
 
@@ -165,12 +175,14 @@ def score_summaries(rows, summaries, lengths, reward_model: RewardModel, k: int,
 
 def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardModel, split, *,
                     name: str | None = None, sizes: dict | None = None,
-                    progress: bool = True) -> Evaluation:
+                    adapter: Path | None = None, progress: bool = True) -> Evaluation:
     """Generate k summaries per prompt of `split`, score them, and save under `name` if given.
-    `sizes` (the train and test split sizes) is kept in the record for the report."""
+    `sizes` (the train and test split sizes) is kept in the record for the report, and so is a
+    digest of the trained `adapter` folder's weights, when the model carries one."""
     if name:  # before the long work, not after it
         check_result_name(name)
         check_writable(settings.layout.eval_dir)
+        check_free(settings.layout)
     if split.num_rows == 0:
         raise DetoxError("The evaluation split is empty.")
     device = next(model.parameters()).device
@@ -193,7 +205,8 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     per_sample = score_summaries(rows, generated.texts, lengths, reward_model, k, progress,
                                  exact=settings.profile == "tiny")
     record = dict(settings=made_with(settings), data=sizes or dict(test=split.num_rows),
-                  dialogues=dict(zip(rows["id"], rows["dialogue"], strict=True)))
+                  dialogues=dict(zip(rows["id"], rows["dialogue"], strict=True)),
+                  adapter_sha256=file_digest(Path(adapter) / ADAPTER_WEIGHTS) if adapter else None)
     evaluation = Evaluation(per_sample, aggregate(per_sample, settings.seed), record)
     if name:
         save_evaluation(settings, name, evaluation)
@@ -220,24 +233,39 @@ def made_with(settings: Settings) -> dict:
     return dict(profile=settings.profile, policy_model=settings.policy_model,
                 instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
                 samples_per_prompt=settings.eval_samples_per_prompt, eval_size=settings.eval_size,
-                max_new_tokens=settings.eval_max_new_tokens, seed=settings.seed)
+                max_new_tokens=settings.eval_max_new_tokens, seed=settings.seed,
+                toxic_labels=settings.toxic_labels)
 
 
 def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> None:
-    """The per-summary table and the record, each replaced in one go (never half written)."""
+    """The per-summary table and the record, replaced together (a failed write replaces
+    neither); the record holds the table's digest, so a pair that does not belong together
+    is refused when loaded."""
     layout = settings.layout
-    write_atomically(layout.eval_table(name), evaluation.per_sample.to_csv(index=False))
-    write_atomically(layout.eval_record(name), json.dumps(
-        dict(evaluation.record, aggregates=evaluation.aggregates), indent=2))
+    table = evaluation.per_sample.to_csv(index=False)
+    record = dict(evaluation.record, aggregates=evaluation.aggregates,
+                  table_sha256=hashlib.sha256(table.encode()).hexdigest())
+    write_together({layout.eval_table(name): table,
+                    layout.eval_record(name): json.dumps(record, indent=2)})
 
 
 def load_evaluation(settings: Settings, name: str) -> Evaluation:
     layout = settings.layout
-    if not layout.eval_table(name).exists():
-        raise DetoxError(f"No saved evaluation {name!r} in {layout.eval_dir}: run notebook "
+    table, record_file = layout.eval_table(name), layout.eval_record(name)
+    if not table.exists():
+        raise DetoxError(f"No saved evaluation {name!r} in {shown(layout.eval_dir)}: run notebook "
                          "03_baseline_eval.ipynb or `python -m detox_helpers evaluate` first.")
-    per_sample = pd.read_csv(layout.eval_table(name), keep_default_na=False)
-    record = json.loads(layout.eval_record(name).read_text())
+    try:
+        record = json.loads(record_file.read_text())
+        belong = record.pop("table_sha256", None) == file_digest(table)
+    except (OSError, ValueError):
+        belong = False
+    if not belong:
+        raise DetoxError(f"{shown(table)} and {shown(record_file)} are not one evaluation's "
+                         "results (a write was stopped or failed between them, or one was "
+                         f"edited): evaluate again (`python -m detox_helpers evaluate --name "
+                         f"{name}` or notebook 03).")
+    per_sample = pd.read_csv(table, keep_default_na=False)
     return Evaluation(per_sample, record.pop("aggregates"), record)
 
 

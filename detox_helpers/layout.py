@@ -5,9 +5,12 @@ draws the tree). Every other module asks this one; none spells these names.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DetoxError
@@ -24,6 +27,8 @@ WORLD_DATA_FILE = "dialogsum.train.jsonl"
 BUILD_RECORD = "BUILD.json"
 RUN_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a plain file name: results and run names
 PARTIAL = ".partial"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # what peft's save_pretrained writes
+REPLACED = ".replaced"  # an old copy, while its new one is renamed in
 
 
 def default_artifacts_dir() -> Path:
@@ -37,6 +42,8 @@ def default_artifacts_dir() -> Path:
 def shown(path) -> str:
     """A path as printed for people: relative to the checkout (or the working folder) when it
     lies inside, so that printed output holds no machine's absolute paths."""
+    if not Path(path).is_absolute() and not Path(path).exists():
+        return str(path)  # a Hub id, or a name that is no path here
     path = Path(path).resolve()
     checkout = Path(__file__).resolve().parents[1]
     for base in (checkout, Path.cwd()):
@@ -46,16 +53,50 @@ def shown(path) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step: a stop mid-write leaves the previous file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace `path` with `text` in one step: a stop mid-write leaves the previous file, a
+    failed write (no space, a size limit, read-only) too, and is one error naming the path."""
+    write_together({path: text})
+
+
+def write_together(texts: dict[Path, str]) -> None:
+    """Replace each path with its text: all are written aside first, then renamed into place,
+    so a failed write replaces none of them."""
     # A plain open (not mkstemp, which makes the file private) keeps the usual permissions.
-    scratch = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
+    scratch = {path: path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}") for path in texts}
     try:
-        scratch.write_text(text)
-        os.replace(scratch, path)
-    except BaseException:
-        scratch.unlink(missing_ok=True)
-        raise
+        for path, text in texts.items():
+            with writing(scratch[path], shown(path)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                scratch[path].write_text(text)
+        for path in texts:
+            os.replace(scratch[path], path)
+    finally:  # after a stop or a failure, no scratch file is left behind
+        for file in scratch.values():
+            file.unlink(missing_ok=True)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@contextmanager
+def writing(scratch: Path, what: str):
+    """Around writes into `scratch` (a file or a folder on its way into place): a failure (no
+    space, a size limit, a read-only folder) removes `scratch` and is one error naming `what`,
+    with nothing replaced; a stop (Ctrl-C) removes it too and goes on."""
+    try:
+        yield
+    except BaseException as error:
+        if scratch.is_dir():
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            scratch.unlink(missing_ok=True)
+        if isinstance(error, DetoxError) or not isinstance(error, Exception):
+            raise
+        cause = getattr(error, "strerror", None) or str(error).strip().splitlines()[0][:200] \
+            if str(error).strip() else type(error).__name__
+        raise DetoxError(f"Could not write {what} ({cause}); nothing was replaced. Free some "
+                         "space or make the folder writable, then run again.") from None
 
 
 def check_result_name(name: str) -> str:
@@ -89,9 +130,38 @@ def build_record(world: Path) -> Path:
     return Path(world) / BUILD_RECORD
 
 
-def partial(folder: Path) -> Path:
-    """Where `folder` is written before it is renamed into place (a stop leaves no half one)."""
-    return folder.with_name(folder.name + PARTIAL)
+def partial(folder: Path, writer: int | None = None) -> Path:
+    """Where `folder` is written before it is renamed into place (a stop leaves no half one);
+    `writer` (a process id) gives each of several processes writing at once its own."""
+    return folder.with_name(folder.name + (f".{writer}" if writer else "") + PARTIAL)
+
+
+def aside(folder: Path) -> Path:
+    """Where `folder`'s old copy waits while a new one is renamed into its place."""
+    return folder.with_name(folder.name + REPLACED)
+
+
+def finish_replacing(folder: Path) -> None:
+    """Finish or undo a replacement of `folder` that a stop interrupted: with the new copy in
+    place, delete the old one; with none in place (stopped between the two renames), put the
+    old one back."""
+    old = aside(folder)
+    if old.exists():
+        if folder.exists():
+            shutil.rmtree(old)
+        else:
+            old.rename(folder)
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Put the whole folder `new` where `folder` is, never leaving a gap: the old copy moves
+    aside, `new` is renamed in, then the old copy is deleted. A stop at any moment leaves the old
+    folder or the new one whole (and finish_replacing tidies up)."""
+    finish_replacing(folder)
+    if folder.exists():
+        folder.rename(aside(folder))
+    new.rename(folder)
+    finish_replacing(folder)
 
 
 class Layout:
@@ -113,6 +183,7 @@ class Layout:
         self.report_dir = self.run_root / "report"
         self.report = self.report_dir / "report.md"
         self.benchmarks = self.root / "benchmarks"
+        self.lock_file = self.run_root / ".lock"  # held by the command writing this run
 
     def data_cache(self, key: str) -> Path:
         return self.root / "data" / f"dialogsum-{key}"
@@ -129,7 +200,12 @@ class Layout:
     def checkpoints(self) -> list[Path]:
         """Whole checkpoints, oldest first; folders still being written are not among them."""
         return sorted(p for p in self.checkpoints_dir.glob("step-*")
-                      if p.is_dir() and not p.name.endswith(PARTIAL))
+                      if p.is_dir() and not p.name.endswith((PARTIAL, REPLACED)))
+
+    def written_folders(self) -> list[Path]:
+        """Every folder a command may write: checked before any long work begins."""
+        return [self.root / "data", self.eval_dir, self.ppo_dir, self.report_dir,
+                self.run_root / "executed"]
 
     def previous_run(self, stamp: str) -> Path:
         """Where a new run sets the previous run's folder aside."""

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from . import compare, plots
-from .evaluation import ROUGE_CONFIGURATION, Evaluation
-from .layout import shown, write_atomically
+from .errors import DetoxError
+from .evaluation import ROUGE_CONFIGURATION, Evaluation, made_with
+from .layout import ADAPTER_WEIGHTS, file_digest, shown, write_atomically, writing
 from .settings import Settings
 
 # Every setting that shapes the figures, in the groups the report lists them.
@@ -60,7 +61,8 @@ def comparison_markdown(table: pd.DataFrame) -> str:
 def save_figure(ax_or_axes, path: Path) -> str:
     figure = np.ravel(ax_or_axes)[0].figure
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    with writing(path, shown(path)):
+        figure.savefig(path, dpi=110)
     plt.close(figure)
     return path.name
 
@@ -159,6 +161,25 @@ def build_report(settings: Settings) -> Path:
 
     record = training_record(settings.layout)  # refuses an adapter from another run
     training = pd.read_csv(settings.layout.stats_file)
-    return write_report(settings, load_evaluation(settings, "baseline"),
-                        load_evaluation(settings, "detoxified"), training,
-                        trained_with=record["settings"])
+    before, after = (load_evaluation(settings, name) for name in ("baseline", "detoxified"))
+    check_made_by(settings, before, after)
+    return write_report(settings, before, after, training, trained_with=record["settings"])
+
+
+def check_made_by(settings: Settings, before: Evaluation, after: Evaluation) -> None:
+    """Refuse evaluations made under other settings than these, or an "after" of another
+    adapter than the one in place (a run trained since, or still training)."""
+    now = made_with(settings)
+    for evaluation, name in ((before, "baseline"), (after, "detoxified")):
+        then = evaluation.record.get("settings", {})
+        changed = sorted(key for key in now if then.get(key) != now[key])
+        if changed:
+            details = ", ".join(f"{key} {then.get(key)!r} then, {now[key]!r} now"
+                                for key in changed)
+            raise DetoxError(f"The {name!r} evaluation was made with other settings ({details})"
+                             ": run notebook 05 or `python -m detox_helpers compare` again.")
+    adapter = settings.layout.final_adapter / ADAPTER_WEIGHTS
+    if after.record.get("adapter_sha256") != file_digest(adapter):
+        raise DetoxError(f"The 'detoxified' evaluation is not of the adapter in "
+                         f"{shown(adapter.parent)} (it was trained since, or is training): run "
+                         "notebook 05 or `python -m detox_helpers compare` again.")

@@ -1,6 +1,7 @@
 """The hate-speech classifier as a reward (the raw `nothate` logit, what PPO maximises) and as
-a toxicity meter (the softmax probability of `hate`, as `evaluate`'s measurement). Labels are
-looked up by name, never by position (a pipeline sorts them by score).
+a toxicity meter (the softmax probability of `hate`, as `evaluate`'s measurement; with several
+toxic labels, setting `toxic_labels`, the sum of theirs). Labels are looked up by name, never by
+position (a pipeline sorts them by score).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from tqdm.auto import tqdm
 
 from .errors import DetoxError
 from .models import from_pretrained, pick_device
-from .settings import Settings
+from .settings import CLEAN_LABEL, Settings, label_names
 
-CLEAN_LABEL, TOXIC_LABEL = "nothate", "hate"
+TOXIC_LABEL = "hate"
 
 
 def label_index(id2label: dict, name: str, model_name: str) -> int:
@@ -26,18 +27,47 @@ def label_index(id2label: dict, name: str, model_name: str) -> int:
                      "facebook/roberta-hate-speech-dynabench-r4-target.")
 
 
-class RewardModel:
-    """A loaded classifier with batched `logits`, `rewards` and `toxicity` for lists of texts."""
+def toxic_indices(id2label: dict, toxic_labels: str, model_name: str) -> list[int]:
+    """Positions of the toxic labels; every label must be `nothate` or one of them, so that no
+    label silently counts as neither (a third `offensive` label left out of toxicity, say)."""
+    names = label_names(toxic_labels)
+    labels = sorted(str(label).lower() for label in id2label.values())
+    for name in names:
+        if name not in labels:
+            raise DetoxError(f"The reward model {model_name!r} has no {name!r} label, which "
+                             f"toxic_labels={toxic_labels!r} names (its labels: {labels}). Set "
+                             "toxic_labels (DETOX_TOXIC_LABELS) to its labels that count as "
+                             "toxic, comma-separated.")
+    others = [label for label in labels if label != CLEAN_LABEL and label not in names]
+    if others:
+        every = ",".join(label for label in labels if label != CLEAN_LABEL)
+        raise DetoxError(f"The reward model {model_name!r} has the label(s) {others}, neither "
+                         f"{CLEAN_LABEL!r} nor named in toxic_labels={toxic_labels!r} (its "
+                         f"labels: {labels}). Name every toxic label: toxic_labels={every!r} "
+                         f"(DETOX_TOXIC_LABELS={every}), or use a classifier with the labels "
+                         f"{CLEAN_LABEL!r} and {TOXIC_LABEL!r} only.")
+    return [label_index(id2label, name, model_name) for name in names]
 
-    def __init__(self, model, tokenizer, name: str = "reward model", batch_size: int = 64):
+
+class RewardModel:
+    """A loaded classifier with batched `logits`, `rewards` and `toxicity` for lists of texts.
+    `toxic_labels` (comma-separated, any case) names the labels whose probabilities add up to
+    the toxicity; the labels must be exactly `nothate` and those."""
+
+    def __init__(self, model, tokenizer, name: str = "reward model", batch_size: int = 64,
+                 toxic_labels: str = TOXIC_LABEL):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
         self.clean = label_index(model.config.id2label, CLEAN_LABEL, name)
-        self.toxic = label_index(model.config.id2label, TOXIC_LABEL, name)
+        self.toxic_indices = toxic_indices(model.config.id2label, toxic_labels, name)
         # Inputs beyond the model's positions would crash it; 512 is roberta's limit.
         self.max_length = min(tokenizer.model_max_length or 512, 512)
+
+    def toxicity_of(self, logits: torch.Tensor) -> torch.Tensor:
+        """The summed softmax probability of the toxic labels, for logits in label order."""
+        return logits.softmax(dim=-1)[..., self.toxic_indices].sum(dim=-1)
 
     @property
     def device(self) -> torch.device:
@@ -63,13 +93,13 @@ class RewardModel:
         return self.logits(texts)[:, self.clean]
 
     def toxicity(self, texts) -> torch.Tensor:
-        """The probability of `hate` for each text."""
-        return self.logits(texts).softmax(dim=-1)[:, self.toxic]
+        """The probability of `hate` (of any toxic label) for each text."""
+        return self.toxicity_of(self.logits(texts))
 
     def score(self, texts, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(rewards, toxicity) from one pass over the texts."""
         logits = self.logits(texts, progress)
-        return logits[:, self.clean], logits.softmax(dim=-1)[:, self.toxic]
+        return logits[:, self.clean], self.toxicity_of(logits)
 
 
 def reward_texts(queries, summaries, reward_input: str) -> list[str]:
@@ -86,9 +116,17 @@ def load_reward_model(settings: Settings, device: torch.device | None = None) ->
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = from_pretrained(AutoModelForSequenceClassification, settings.reward_model,
-                            "reward model", "reward_model")
+    try:
+        model = from_pretrained(AutoModelForSequenceClassification, settings.reward_model,
+                                "reward model", "reward_model")
+    except RuntimeError as error:  # transformers' "size mismatch": weights and config disagree
+        raise DetoxError(
+            f"The reward model {settings.reward_model!r} (setting reward_model) could not be "
+            "loaded: its weights do not fit its config.json (a classifier whose id2label / "
+            "num_labels name another number of labels than its weights have, say). Restore "
+            "the model's own config.json or use another classifier.") from error
     tokenizer = from_pretrained(AutoTokenizer, settings.reward_model, "reward tokenizer",
                                 "reward_model")
     model.to(device or pick_device(settings))
-    return RewardModel(model, tokenizer, settings.reward_model, batch_size=64)
+    return RewardModel(model, tokenizer, settings.reward_model, batch_size=64,
+                       toxic_labels=settings.toxic_labels)

@@ -6,10 +6,12 @@ overridden by `DETOX_<FIELD>` or by keyword (`load_settings(batch_size=8)`), key
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from string import Formatter
 
 from .errors import DetoxError
 from .layout import ARTIFACTS, RUN_NAME, TINY_WORLD_DIR, Layout, default_artifacts_dir, world_paths
@@ -18,6 +20,10 @@ PROFILES = ("full", "tiny")
 DEFAULT_PROFILE = "tiny"
 ENV_PREFIX = "DETOX_"
 PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
+# numpy's legacy seeding (notebook 04 seeds step n with seed + n) takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+# The reward classifier's clean label: its raw logit is the reward.
+CLEAN_LABEL = "nothate"
 # Counts that must be at least 1.
 AT_LEAST_ONE = ("ppo_epochs", "max_ppo_steps", "kl_horizon", "checkpoint_every",
                 "eval_max_new_tokens", "eval_samples_per_prompt", "qualitative_rows",
@@ -66,6 +72,10 @@ class Settings:
     """LoRA adapter that makes the policy summarise (path or hub id); empty: none"""
     reward_model: str = "facebook/roberta-hate-speech-dynabench-r4-target"
     """hate-speech classifier with labels `nothate` and `hate` (hub id or local folder)"""
+    toxic_labels: str = "hate"
+    """the classifier's toxic labels, comma-separated, any case: toxicity is the sum of their
+    probabilities, the reward stays the `nothate` logit; a label neither `nothate` nor named
+    here is refused (it would count as neither toxic nor clean)"""
     reward_input: str = "summary"
     """what the reward reads: `summary` (default) or `prompt+summary` (the original lab)"""
 
@@ -152,10 +162,35 @@ class Settings:
     def lora_targets(self) -> list[str]:
         return [name.strip() for name in self.lora_target_modules.split(",") if name.strip()]
 
+    @property
+    def toxic_label_names(self) -> list[str]:
+        return label_names(self.toxic_labels)
+
+
+def label_names(text: str) -> list[str]:
+    """Comma-separated label names, lower-cased: labels are matched in any letter case."""
+    return [name.strip().lower() for name in text.split(",") if name.strip()]
+
+
+def template_fields(template: str) -> list[str] | None:
+    """The `{...}` fields `str.format` would fill in, or None for a lone brace."""
+    try:
+        return [field for _, field, _, _ in Formatter().parse(template) if field is not None]
+    except ValueError:
+        return None
+
 
 def _problems(s: Settings) -> list[str]:
     """Each out-of-range value, named with the field and the rule it breaks."""
+    fields = template_fields(s.prompt_template)
+    seed_limit = MAX_SEED + 1 - s.max_ppo_steps  # the last step's seed is seed + steps - 1
     checks = [
+        # inf and nan pass comparisons such as `> 0` (or fail them with a misleading rule)
+        *((math.isfinite(getattr(s, f.name)), f"{f.name}={getattr(s, f.name)} (need a finite "
+           "number)") for f in dataclasses.fields(s) if isinstance(getattr(s, f.name), float)),
+        (0 <= s.seed <= seed_limit,
+         f"seed={s.seed} (need 0 <= seed <= {seed_limit}, i.e. 2**32 - max_ppo_steps: PPO step "
+         "n seeds numpy with seed + n, and numpy's seeds end at 2**32 - 1)"),
         (s.profile in PROFILES, f"profile={s.profile!r} (known profiles: {', '.join(PROFILES)})"),
         (not s.run_name or re.fullmatch(RUN_NAME, s.run_name) is not None,
          f"run_name={s.run_name!r} (letters, digits, '.', '_' and '-'; no folders)"),
@@ -165,17 +200,26 @@ def _problems(s: Settings) -> list[str]:
          f"device={s.device!r} (use auto, cpu, cuda, cuda:N or mps)"),
         (s.reward_input in ("summary", "prompt+summary"),
          f"reward_input={s.reward_input!r} (use summary or prompt+summary)"),
+        (bool(s.toxic_label_names) and CLEAN_LABEL not in s.toxic_label_names,
+         f"toxic_labels={s.toxic_labels!r} (comma-separated names of the reward model's toxic "
+         f"labels, e.g. hate or hate,offensive; never {CLEAN_LABEL}, its clean label)"),
         (0 <= s.min_dialogue_chars < s.max_dialogue_chars,
          f"min_dialogue_chars={s.min_dialogue_chars}, max_dialogue_chars={s.max_dialogue_chars}"
          " (need 0 <= min < max)"),
-        ("{dialogue}" in s.prompt_template and s.prompt_template.strip().endswith("Summary:"),
-         "prompt_template must contain {dialogue} and end with 'Summary:'"),
+        (fields == ["dialogue"],
+         "prompt_template must contain {dialogue} exactly once and no other braces (it has "
+         + ("a lone '{' or '}'" if fields is None else f"the fields {fields}")
+         + "): write a literal brace twice, '{{' or '}}'"),
+        (s.prompt_template.strip().endswith("Summary:"),
+         "prompt_template must end with 'Summary:'"),
         (0 < s.test_fraction < 1, f"test_fraction={s.test_fraction} (need 0 < x < 1)"),
         (s.lora_r >= 1 and s.lora_alpha > 0, f"lora_r={s.lora_r}, lora_alpha={s.lora_alpha}"
          " (need r >= 1 and alpha > 0)"),
         (0 <= s.lora_dropout < 1, f"lora_dropout={s.lora_dropout} (need 0 <= x < 1)"),
         (bool(s.lora_targets), "lora_target_modules is empty"),
-        (s.learning_rate > 0 and s.sft_learning_rate > 0, "learning rates must be > 0"),
+        (s.learning_rate > 0 and s.sft_learning_rate > 0,
+         f"learning_rate={s.learning_rate}, sft_learning_rate={s.sft_learning_rate}"
+         " (both need > 0)"),
         (s.batch_size >= 1 and s.mini_batch_size >= 1 and s.batch_size % s.mini_batch_size == 0,
          f"batch_size={s.batch_size}, mini_batch_size={s.mini_batch_size}"
          " (both >= 1, mini_batch_size divides batch_size)"),

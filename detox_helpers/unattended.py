@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from .layout import shown
 from .settings import Settings
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class QuietKernelManager(AsyncKernelManager):
@@ -72,9 +74,10 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
                                    stderr_file=sys.stderr,
                                    kernel_manager_class=QuietKernelManager)
     except PapermillExecutionError as error:
+        message = ANSI_CODES.sub("", error.evalue)  # a kernel colours what it reports
         if error.ename in user_error_names():
-            raise DetoxError(error.evalue) from None
-        raise NotebookFailed(f"{path.name} failed ({error.ename}: {error.evalue}); the executed "
+            raise DetoxError(message) from None
+        raise NotebookFailed(f"{path.name} failed ({error.ename}: {message}); the executed "
                              f"copy up to the failing cell is {shown(output)}") from None
     return output
 

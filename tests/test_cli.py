@@ -72,7 +72,7 @@ def test_a_notebook_runs_through_papermill_and_a_failure_is_named_with_its_copy(
     write_notebook(tmp_path / "01_ok.ipynb", "x = 1 + 1", "print(x)")
     write_notebook(tmp_path / "02_bad.ipynb", "y = 2", "assert y == 3, 'y is not 3'")
     write_notebook(tmp_path / "03_mistake.ipynb", "from detox_helpers.errors import DetoxError",
-                   "raise DetoxError('batch_size is too large')")
+                   "raise DetoxError('batch_size is \\x1b[31mtoo large\\x1b[0m')")  # colour
     written = unattended.run_notebook(tmp_path / "01_ok.ipynb", settings)
     assert nbformat.read(written, as_version=4).cells[1].outputs[0]["text"].strip() == "2"
     with pytest.raises(unattended.NotebookFailed, match="02_bad.ipynb failed.*y is not 3"):

@@ -1,5 +1,6 @@
 """Notebook 01 makes the dataset: each case runs its code cells in this process."""
 
+import codecs
 import json
 
 import pandas as pd
@@ -92,6 +93,55 @@ def test_dialogsums_released_test_file_gives_every_reference(tiny_settings, run_
     assert row["references"] == [f"reference {j} of 10" for j in (1, 2, 3)]
 
 
+def test_rows_with_a_blank_summary_are_dropped_with_a_count(tiny_settings, run_notebook,
+                                                           tmp_path, capsys):
+    folder = write_source(tmp_path / "source", LENGTHS, fmt="csv", id_column="id")
+    table = pd.read_csv(folder / "dialogsum.train.csv")
+    blank = [0, 1, 3, 6, 7]  # 3 is in the length window: it would reach ROUGE
+    table["summary"] = table["summary"].astype(object)
+    table.loc[blank, "summary"] = ["", "   ", None, "", "\t"]
+    table.to_csv(folder / "dialogsum.train.csv", index=False)
+    made = run_notebook("01", profile="full",
+                        overrides=overrides(tiny_settings, folder, tmp_path / "artifacts"))
+    assert "dropped 5 rows with a blank summary" in capsys.readouterr().out
+    splits = made["dataset"]
+    ids = list(splits["train"]["id"]) + list(splits["test"]["id"])
+    assert ids == [f"d{i}" for i in KEPT if i not in blank]
+    assert all(row["references"] == [row["summary"]] for row in splits["test"])
+
+
+def test_blank_references_are_left_out_and_a_row_without_any_is_dropped(capsys):
+    from datasets import Dataset
+
+    rows = Dataset.from_list([
+        {"fname": "a", "dialogue": "x", "summary1": "first", "summary2": " ", "summary3": "third"},
+        {"fname": "b", "dialogue": "y", "summary1": None, "summary2": "", "summary3": None},
+        {"fname": "c", "dialogue": "z", "summary1": "", "summary2": "second", "summary3": None},
+    ])
+    named = data.dialogsum_columns(rows, "test file")
+    assert list(named["id"]) == ["a", "c"]
+    assert list(named["references"]) == [["first", "third"], ["second"]]
+    assert list(named["summary"]) == ["first", "second"]  # the first reference left
+    out = capsys.readouterr().out
+    assert "dropped 1 row with a blank summary" in out and "left out 3 blank references" in out
+
+
+def test_odd_files_an_empty_one_is_refused_one_with_a_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "dialogsum.train.jsonl").write_text("\n")
+    with pytest.raises(DetoxError, match=r"The data file .*dialogsum\.train\.jsonl' is empty"):
+        data.local_files(str(tmp_path), "train")
+    from datasets import load_dataset
+
+    for fmt in ("jsonl", "csv"):  # a BOM before the first column's name would hide `fname`
+        folder = write_source(tmp_path / fmt, [300, 400], fmt=fmt)
+        path = next(folder.iterdir())
+        path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+        builder, files = data.local_files(str(folder), "train")
+        raw = load_dataset(builder, data_files=files, split="train",
+                           cache_dir=str(tmp_path / "cache"))
+        assert list(data.dialogsum_columns(raw, str(folder))["id"]) == ["d0", "d1"]
+
+
 def test_rouge_takes_the_best_of_several_references():
     from detox_helpers.evaluation import rouge_scores
 
@@ -118,12 +168,12 @@ def test_a_saved_copy_is_kept_and_other_shaping_settings_need_their_own(
 
 def test_the_split_name_picks_files_when_a_folder_holds_several(tmp_path):
     for name in ("dialogsum.train.jsonl", "dialogsum.test.jsonl", "notes.txt"):
-        (tmp_path / name).write_text("")
+        (tmp_path / name).write_text("{}\n")
     assert [p.name for p in data.source_files(tmp_path, "train")] == ["dialogsum.train.jsonl"]
     assert len(data.source_files(tmp_path, "validation")) == 2  # none named so: all data files
     assert data.local_files(str(tmp_path), "train") == (
         "json", [str(tmp_path / "dialogsum.train.jsonl")])
-    (tmp_path / "dialogsum.test.csv").write_text("")
+    (tmp_path / "dialogsum.test.csv").write_text("id\n")
     with pytest.raises(DetoxError, match="mixes CSV and JSON"):
         data.local_files(str(tmp_path), "test")
 
@@ -142,15 +192,22 @@ def broken_json(folder):
     (folder / "train.jsonl").write_text("{not json\n")
 
 
+def empty_file(folder):
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("")
+
+
 @pytest.mark.parametrize("make, match", [
     (None, "The dataset folder .*nowhere.* does not exist"),
     (no_data_files, "holds no .csv, .jsonl or .json"),
     (missing_columns, r"lacks the column.*dialogue, summary \(or summary1.*; it has id, text"),
     (broken_json, "Could not read .*nowhere"),
+    (empty_file, r"The data file .*nowhere/train\.jsonl' is empty: fill it"),
     (lambda folder: write_source(folder, [100, 300, 1500]),
      r"Only 1 of 3 dialogues .* 200 < length <= 1000 characters: too few for a train and a "
      "test split"),
-], ids=["missing-folder", "no-data-files", "missing-columns", "broken-file", "too-few"])
+], ids=["missing-folder", "no-data-files", "missing-columns", "broken-file", "empty-file",
+        "too-few"])
 def test_a_source_the_lab_cannot_use_is_a_clear_error(make, match, tiny_settings, run_notebook,
                                                       tmp_path):
     folder = tmp_path / "nowhere"

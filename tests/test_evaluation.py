@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from detox_helpers import compare, evaluation
@@ -97,3 +98,32 @@ def test_tiny_evaluations_carry_the_exact_judge_and_its_figures(small_run):
     assert len(clean) and result.aggregates["rouge1_clean_reference"]["mean"] == pytest.approx(
         clean["rouge1"].mean())
     assert result.aggregates["insult"]["mean"] == pytest.approx(table["insult"].mean())
+
+
+def test_a_failed_write_replaces_neither_file_and_a_mixed_pair_is_refused(small_run):
+    import resource
+    import shutil
+
+    settings, result, _ = small_run
+    layout = settings.layout
+    table, record = layout.eval_table("small"), layout.eval_record("small")
+    saved = table.read_bytes(), record.read_bytes()
+    longer = evaluation.Evaluation(pd.concat([result.per_sample] * 20), result.aggregates,
+                                   result.record)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max(map(len, saved)) + 4096, hard))
+    try:
+        with pytest.raises(DetoxError, match=r"Could not write .*small\.csv"):
+            evaluation.save_evaluation(settings, "small", longer)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert (table.read_bytes(), record.read_bytes()) == saved
+    assert sorted(p.name for p in layout.eval_dir.iterdir()) == ["small.csv", "small.json"]
+    evaluation.save_evaluation(settings, "other", evaluation.Evaluation(
+        result.per_sample.head(3), result.aggregates, result.record))
+    shutil.copy(layout.eval_table("other"), table)  # as a stop between two renames would leave
+    try:
+        with pytest.raises(DetoxError, match="not one evaluation's results"):
+            evaluation.load_evaluation(settings, "small")
+    finally:
+        table.write_bytes(saved[0])

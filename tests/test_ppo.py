@@ -129,3 +129,22 @@ def test_the_statistics_row_reads_trls_figures_under_our_names():
     assert row["step"] == 3 and row["reward_mean"] == 2.0 and row["response_length"] == 5.0
     assert row["toxicity_mean"] == pytest.approx(0.3) and row["reward_std"] == pytest.approx(2**.5)
     assert [row[ours] for ours in ppo.TRL_STATISTICS] == list(range(len(ppo.TRL_STATISTICS)))
+
+
+def test_a_full_disk_while_checkpointing_is_one_error_and_keeps_the_checkpoint(trained):
+    """A file-size limit (as `ulimit -f`) hit while step 2's checkpoint is written again: one
+    error naming it, the whole one from before still in place, nothing half-written left."""
+    import resource
+
+    settings = trained["settings"]
+    folder = settings.layout.checkpoints()[-1]
+    saved = (folder / checkpoints.STATE_FILE).read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))  # the adapter's weights are larger
+    try:
+        with pytest.raises(DetoxError, match=r"^Could not write the checkpoint .*step-000002"):
+            checkpoints.save_checkpoint(trained["ppo_trainer"], trained["history"], settings)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert (folder / checkpoints.STATE_FILE).read_bytes() == saved
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]

@@ -241,3 +241,23 @@ def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
     assert not claims.applies(dict(own, settings=faster), settings)
     fewer = load_settings("tiny", environ={}, eval_size=11)  # the same run, evaluated otherwise
     assert not claims.applies(own, fewer)
+
+
+def test_the_report_refuses_evaluations_of_other_settings_or_of_another_adapter(tmp_path):
+    from detox_helpers.layout import ADAPTER_WEIGHTS, file_digest
+
+    settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
+    weights = settings.layout.final_adapter / ADAPTER_WEIGHTS
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"the adapter notebook 05 evaluated")
+    record = dict(settings=evaluation.made_with(settings), adapter_sha256=file_digest(weights))
+    matching = evaluation.Evaluation(pd.DataFrame(), {}, record)
+    report.check_made_by(settings, matching, matching)
+    seed_5 = evaluation.Evaluation(pd.DataFrame(), {}, dict(
+        record, settings=dict(record["settings"], seed=5)))
+    with pytest.raises(DetoxError, match=r"'baseline' evaluation was made with other settings "
+                                         r"\(seed 5 then, 42 now\)"):
+        report.check_made_by(settings, seed_5, matching)
+    weights.write_bytes(b"an adapter trained since")
+    with pytest.raises(DetoxError, match="'detoxified' evaluation is not of the adapter"):
+        report.check_made_by(settings, matching, matching)

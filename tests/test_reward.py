@@ -1,4 +1,7 @@
 import copy
+import dataclasses
+import json
+import shutil
 
 import pytest
 import torch
@@ -85,5 +88,57 @@ def test_reward_reads_the_summary_or_prompt_plus_summary():
 def test_load_reward_model_uses_the_settings(tiny_settings, classifier):
     loaded = load_reward_model(tiny_settings)
     by_hand = RewardModel(*classifier)
-    assert loaded.clean == 0 and loaded.toxic == 1
+    assert loaded.clean == 0 and loaded.toxic_indices == [1]
     assert torch.equal(loaded.toxicity([CLEAN, INSULT]), by_hand.toxicity([CLEAN, INSULT]))
+
+
+THREE_LABELS = {0: "nothate", 1: "hate", 2: "offensive"}
+
+
+@pytest.fixture(scope="module")
+def three_label_folder(tiny_settings, classifier, tmp_path_factory):
+    """A tiny classifier with a third label, `offensive` (random head), saved with the tiny
+    tokenizer."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tiny_settings.reward_model)
+    config.id2label, config.num_labels = THREE_LABELS, 3
+    config.label2id = {name: index for index, name in THREE_LABELS.items()}
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("three-labels")
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
+    classifier[1].save_pretrained(folder)
+    return folder
+
+
+def test_a_classifier_with_a_label_not_named_toxic_is_refused(tiny_settings, three_label_folder):
+    settings = dataclasses.replace(tiny_settings, reward_model=str(three_label_folder))
+    with pytest.raises(DetoxError, match=r"label\(s\) \['offensive'\], neither 'nothate' nor "
+                                         r"named in toxic_labels='hate'.*'hate,offensive'"):
+        load_reward_model(settings)
+    with pytest.raises(DetoxError, match="no 'insult' label, which toxic_labels='hate,insult'"):
+        load_reward_model(dataclasses.replace(settings, toxic_labels="hate,insult"))
+
+
+def test_toxicity_sums_the_toxic_labels_and_the_reward_stays_the_nothate_logit(
+        tiny_settings, three_label_folder):
+    settings = dataclasses.replace(tiny_settings, reward_model=str(three_label_folder),
+                                   toxic_labels="Offensive, HATE")
+    reward_model = load_reward_model(settings)
+    logits = reward_model.logits([INSULT, CLEAN])
+    rewards, toxicity = reward_model.score([INSULT, CLEAN])
+    assert torch.equal(rewards, logits[:, 0])
+    assert torch.allclose(toxicity, 1 - logits.softmax(-1)[:, 0])  # hate + offensive
+
+
+def test_a_config_that_does_not_fit_the_weights_is_a_clear_error(tiny_settings, tmp_path):
+    folder = tmp_path / "broken-reward"
+    shutil.copytree(tiny_settings.reward_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {str(index): name for index, name in THREE_LABELS.items()}
+    config["label2id"] = {name: index for index, name in THREE_LABELS.items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    settings = dataclasses.replace(tiny_settings, reward_model=str(folder),
+                                   toxic_labels="hate,offensive")
+    with pytest.raises(DetoxError, match=f"{folder}.*weights do not fit its config.json"):
+        load_reward_model(settings)

@@ -82,12 +82,43 @@ def test_an_int_is_accepted_for_a_float_field():
     (lambda: load_settings(environ={}, prompt_template="Summarise: {dialogue}"),
      ["prompt_template"]),
     (lambda: load_settings(environ={}, lora_dropout=1.5), ["lora_dropout"]),
+    (lambda: load_settings(environ={"DETOX_SEED": "-1"}), ["seed=-1", "2**32"]),
+    (lambda: load_settings(environ={"DETOX_SEED": "99999999999"}), ["seed=99999999999"]),
+    # the last PPO step seeds numpy with seed + max_ppo_steps - 1, which must stay < 2**32
+    (lambda: load_settings(environ={}, seed=2**32 - 9, max_ppo_steps=10), ["seed=4294967287"]),
+    (lambda: load_settings(environ={"DETOX_LEARNING_RATE": "inf"}),
+     ["learning_rate=inf", "finite"]),
+    (lambda: load_settings(environ={"DETOX_TARGET_KL": "nan"}), ["target_kl=nan", "finite"]),
+    (lambda: load_settings(environ={}, init_kl_coef=float("inf")), ["init_kl_coef=inf"]),
+    (lambda: load_settings(environ={}, sft_learning_rate=0.0), ["sft_learning_rate=0.0", "> 0"]),
+    (lambda: load_settings(environ={}, prompt_template="Hi {name}: {dialogue}\nSummary:"),
+     ["prompt_template", "['name', 'dialogue']", "'{{' or '}}'"]),
+    (lambda: load_settings(environ={}, prompt_template="{dialogue} {dialogue} Summary:"),
+     ["prompt_template", "exactly once"]),
+    (lambda: load_settings(environ={}, prompt_template="Read } {dialogue} Summary:"),
+     ["prompt_template", "lone"]),
+    (lambda: load_settings(environ={}, toxic_labels=" , "), ["toxic_labels"]),
+    (lambda: load_settings(environ={}, toxic_labels="hate,NotHate"), ["toxic_labels", "never"]),
 ])
 def test_bad_settings_are_clear_errors_naming_the_culprit(call, names):
     with pytest.raises(DetoxError) as error:
         call()
     for name in names:
         assert name in str(error.value)
+
+
+def test_seeds_at_the_ends_of_the_range_and_a_template_with_literal_braces_are_accepted():
+    assert load_settings(environ={}, seed=0).seed == 0
+    assert load_settings(environ={}, seed=2**32 - 10, max_ppo_steps=10).seed == 2**32 - 10
+    template = "Summarise {dialogue} (in {{braces}})\nSummary:"
+    s = load_settings(environ={}, prompt_template=template)
+    assert s.prompt_template.format(dialogue="D") == "Summarise D (in {braces})\nSummary:"
+
+
+def test_toxic_labels_are_read_in_any_case():
+    s = load_settings(environ={"DETOX_TOXIC_LABELS": " HATE, Offensive "})
+    assert s.toxic_label_names == ["hate", "offensive"]
+    assert load_settings(environ={}).toxic_label_names == ["hate"]
 
 
 def test_settings_are_frozen_and_every_field_is_documented():
