@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -161,6 +162,7 @@ def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
     from .data import load_splits
+    from .layout import partial, replace_folder, writing
     from .models import check_lora_targets, from_pretrained, load_tokenizer, pick_device
     from .sft import lora_config, train_instruct_adapter
 
@@ -171,13 +173,20 @@ def make_adapter(output: str | None) -> None:
                             "policy_model").to(pick_device(settings))
     check_lora_targets(model, settings.lora_targets)
     target = Path(output) if output else settings.layout.instruct_adapter
+    if target.exists() and any(target.iterdir()) and not (target / "adapter_config.json").exists():
+        raise DetoxError(f"{shown(target)} holds something other than an adapter, which "
+                         "make-adapter would replace: give --output a new or empty folder.")
     config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
                          settings.lora_targets)
-    losses = train_instruct_adapter(model, tokenizer, train_split["query"],
-                                    train_split["summary"], target,
-                                    config=config, steps=settings.sft_steps,
-                                    learning_rate=settings.sft_learning_rate,
-                                    batch_size=settings.sft_batch_size, seed=settings.seed)
+    unfinished = partial(target)  # renamed in when whole: a failed save keeps the old adapter
+    shutil.rmtree(unfinished, ignore_errors=True)
+    with writing(unfinished, f"the instruct adapter {shown(target)}"):
+        losses = train_instruct_adapter(model, tokenizer, train_split["query"],
+                                        train_split["summary"], unfinished,
+                                        config=config, steps=settings.sft_steps,
+                                        learning_rate=settings.sft_learning_rate,
+                                        batch_size=settings.sft_batch_size, seed=settings.seed)
+    replace_folder(unfinished, target)
     print(json.dumps({"first_loss": losses[0], "last_loss": losses[-1]}))
     print(f"instruct adapter saved to {target}; use it with DETOX_INSTRUCT_ADAPTER={target}")
 

@@ -12,7 +12,7 @@ import os
 from contextlib import contextmanager
 
 from .errors import DetoxError
-from .layout import Layout, shown
+from .layout import Layout, check_writable, shown
 
 HOLDER = "LAB_LOCK_HOLDER"  # set for the kernels a command starts: the process id that holds it
 
@@ -30,7 +30,7 @@ def holding(layout: Layout, command: str):
     if os.environ.get(HOLDER) == str(os.getpid()) or os.environ.get("RANK", "0") != "0":
         yield
         return
-    layout.lock_file.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(layout.run_root)  # where the lock lives: a folder no one can write says so
     with open(layout.lock_file, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

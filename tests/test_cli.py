@@ -139,6 +139,11 @@ def test_make_adapter_fine_tunes_one_that_the_lab_can_start_from(with_data, tmp_
 
     monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(with_data(tmp_path / "artifacts")))
     monkeypatch.setenv("DETOX_SFT_STEPS", "3")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep")   # a folder that is no adapter
+    assert cli.main(["make-adapter", "--output", str(tmp_path / "notes")]) == 2
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep"
+    capsys.readouterr()
     assert cli.main(["make-adapter", "--output", str(tmp_path / "adapter")]) == 0
     printed = capsys.readouterr()
     assert "instruct adapter steps: the first 1 of 3 took" in printed.out + printed.err

@@ -100,12 +100,17 @@ def test_compare_refuses_an_adapter_from_another_run_than_the_statistics(command
     assert one_error_line(status, err) and "not trained by the run" in err
 
 
-def test_the_report_shows_the_settings_training_ran_with(command, layout):
+def test_the_report_shows_the_settings_training_ran_with_and_a_matching_baseline(command,
+                                                                                layout):
+    # a baseline made under other settings first: compare must evaluate the matching one
+    assert command("evaluate", DETOX_SEED="5")[0] == 0
     assert command("train", "--max-steps", "2", DETOX_LEARNING_RATE="0.0007")[0] == 0
     assert command("compare", DETOX_LEARNING_RATE="0.5")[0] == 0
     text = layout.report.read_text()
     assert "learning_rate `0.0007`" in text and "learning_rate `0.5`" not in text
     assert "2 PPO steps" in text
+    baseline = json.loads(layout.eval_record("baseline").read_text())["settings"]
+    assert baseline["seed"] == 42
 
 
 def test_a_truncated_newest_checkpoint_falls_back_to_the_one_before(command, layout):
