@@ -80,23 +80,30 @@ def test_a_second_writer_of_a_run_folder_is_refused_naming_the_holder(with_data,
     locks.check_free(Layout(artifacts))
 
 
-def test_ctrl_c_to_the_demos_process_group_exits_130_and_says_how_to_continue(with_data,
-                                                                               tmp_path):
+def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(with_data,
+                                                                           tmp_path):
+    """SIGINT to the demo's whole process group, as a terminal's Ctrl-C, once notebook 04 has
+    written its first checkpoint: no traceback, exit 130, the stopped notebook's copy named, the
+    checkpoint named, and the exact commands that finish the run."""
+    from test_robustness import SMALL
+
     artifacts = with_data(tmp_path / "artifacts")
-    env = {**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts), "OMP_NUM_THREADS": "1",
+           **{f"DETOX_{k.upper()}": str(v) for k, v in SMALL.items()},
+           "DETOX_CHECKPOINT_EVERY": "1", "DETOX_MAX_PPO_STEPS": "40"}
     process = subprocess.Popen([sys.executable, "-m", "detox_helpers", "demo"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
-    for line in process.stdout:
-        if line.startswith("running 03"):
-            break
-    time.sleep(2)
+    deadline = time.time() + 180
+    while not Layout(artifacts).checkpoints() and time.time() < deadline:
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in err, err[-2000:]
-    assert "03_baseline_eval.ipynb was stopped" in err
-    assert (Layout(artifacts).executed("tiny") / "03_baseline_eval.ipynb").exists()
+    assert "04_ppo_training.ipynb was stopped" in err and "step-0000" in err
+    assert (Layout(artifacts).executed("tiny") / "04_ppo_training.ipynb").exists()
     commands = [line.strip() for line in err.splitlines() if "python -m detox_helpers" in line]
     assert [c.split("python -m detox_helpers ")[1] for c in commands] == [
-        "evaluate", "train", "compare"]
-    assert all(f"DETOX_ARTIFACTS_DIR={artifacts}" in c for c in commands)
+        "train --resume", "compare"]
+    assert all(f"DETOX_ARTIFACTS_DIR={artifacts}" in c and "DETOX_MAX_PPO_STEPS=40" in c
+               for c in commands)
