@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo run test test-second-seed lint clean
+.PHONY: install demo run test test-long lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,10 @@ lint: install
 test: lint
 	$(PY) -m pytest
 
-# the learning test on a second seed (about 1.5 minutes); CI runs it after make test
-test-second-seed: install
-	$(PY) -m pytest -m second_seed
+# the long tests (learning on a second seed, RLOO's learning and its Try it items, about 5
+# minutes); CI runs them after make test
+test-long: install
+	$(PY) -m pytest -m long
 
 clean:
 	rm -rf artifacts

@@ -82,12 +82,14 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
              f"median [min, max] over seeds; {on}; "
              f"{np.median(seconds):.0f} s per seed; `benchmarks/tiny_seeds.py`, "
              f"{datetime.now(timezone.utc):%Y-%m-%d}.", "",
-             "| figure | before | after |", "|---|---|---|"]
+             "| figure | before | PPO after | RLOO after (notebook 06) |", "|---|---|---|---|"]
+    with_rloo = all("rloo_toxicity_after" in r for r in results)
     for label, first, second, digits in ROWS:
         before = spread([r[first] for r in results], digits) if first else ""
         after = spread([r[second] for r in results], digits)
+        rloo = spread([r[f"rloo_{second}"] for r in results], digits) if with_rloo else ""
         lines.append(f"| {label.format(target=target, k=results[0]['k'])} | {before} | "
-                     f"{after} |")
+                     f"{after} | {rloo} |")
     change = [100 * r["toxicity_change"] / r["toxicity_before"] for r in results]
     beaten = sum(r["ppo_minus_best_of_k_high"] < 0 for r in results)
     lines += ["", f"Toxicity change: {spread(change, 0)} %. Best-of-{results[0]['k']} (the "
@@ -101,6 +103,9 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
     for goal, holds in claims.GOALS:  # reported, not asserted: they do not hold everywhere yet
         lines.append(f"| *aim, not yet a claim:* {goal} | "
                      f"{sum(bool(holds(r)) for r in results)} of {len(results)} |")
+    for claim, _ in claims.RLOO_CLAIMS if with_rloo else ():
+        held = sum(claim not in claims.rloo_failed(r) for r in results)
+        lines.append(f"| RLOO: {claim} | {held} of {len(results)} |")
     return "\n".join(lines)
 
 
@@ -145,12 +150,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             settings = load_settings("tiny", environ=changed, seed=seed, artifacts_dir=scratch)
             ensure_tiny_world(settings)
-            figures = claims.measure(settings, functools.partial(through_papermill, settings))
+            figures = claims.measure(settings, functools.partial(through_papermill, settings),
+                                     rloo=True)
         seconds.append(time.perf_counter() - started)
         results.append(figures)
         print(f"seed {seed}: {seconds[-1]:.0f} s; claims broken: {claims.failed(figures)}; "
-              f"toxicity {figures['toxicity_before']:.3f} -> {figures['toxicity_after']:.3f}",
-              flush=True)
+              f"toxicity {figures['toxicity_before']:.3f} -> {figures['toxicity_after']:.3f}; "
+              f"RLOO {figures['rloo_toxicity_after']:.3f}, broken: "
+              f"{claims.rloo_failed(figures)}", flush=True)
     text = table(results, seeds, seconds, saved["machine"] if args.from_json else machine())
     print("\n" + text)
     if not args.from_json:

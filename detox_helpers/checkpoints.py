@@ -41,7 +41,8 @@ FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir"
                   "eval_max_new_tokens", "eval_size", "eval_samples_per_prompt",
                   "eval_batch_size", "qualitative_rows", "sft_steps", "sft_learning_rate",
                   "sft_batch_size", "generation_cache", "run_name",
-                  "toxic_labels"}  # toxicity is recorded, never trained on
+                  "toxic_labels",  # toxicity is recorded, never trained on
+                  "rloo_k"}        # notebook 06's
 
 
 def training_settings(settings: Settings) -> dict:

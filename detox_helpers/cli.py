@@ -23,9 +23,10 @@ class Stopped(DetoxError):
     """The user pressed Ctrl-C; the message says how to continue."""
 
 
-WRITE_A_RUN = ("demo", "run", "evaluate", "train", "compare")  # one at a time per run folder
+# one at a time per run folder
+WRITE_A_RUN = ("demo", "run", "evaluate", "train", "compare", "rloo")
 # The command that does each notebook's work, for saying how a stopped run continues.
-CONTINUE_WITH = {"01": "data", "03": "evaluate", "04": "train", "05": "compare"}
+CONTINUE_WITH = {"01": "data", "03": "evaluate", "04": "train", "05": "compare", "06": "rloo"}
 
 
 def command_line(*args: str) -> str:
@@ -210,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     training.add_argument("--resume", action="store_true",
                           help="continue from the latest checkpoint")
     commands.add_parser("compare", help="evaluate the trained policy; write the report")
+    commands.add_parser("rloo", help="notebook 06: RLOO beside PPO and best-of-k")
     adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
     adapter.add_argument("--output", help="folder for the adapter "
                                           "(default: instruct-adapter in the artifacts folder)")
@@ -224,7 +226,8 @@ def main(argv=None) -> int:
                 "build-tiny": lambda: build_tiny(args.rebuild, args.output),
                 "data": show_data, "evaluate": lambda: evaluate(args.name),
                 "train": lambda: run_training(args.max_steps, args.resume),
-                "compare": compare_and_report, "make-adapter": lambda: make_adapter(args.output)}
+                "compare": compare_and_report, "make-adapter": lambda: make_adapter(args.output),
+                "rloo": lambda: run_notebooks(["06"])}
     try:
         if args.command in WRITE_A_RUN:
             from .locks import holding

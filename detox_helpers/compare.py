@@ -153,6 +153,12 @@ def best_of_k_kl(k: int) -> float:
     return math.log(k) - (k - 1) / k
 
 
+def chosen_values(best: pd.DataFrame, metric) -> np.ndarray:
+    """A figure's per-prompt values among the best-of-k choices (indexed by prompt)."""
+    chosen = best[best[metric.subset].astype(bool)] if metric.subset else best
+    return chosen.sort_index()[metric.column].to_numpy(dtype=float)
+
+
 def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
     """Baseline (mean of k samples), best-of-k (one sample, chosen by the reward model) and PPO
     after (mean of k), with paired intervals of best-of-k - baseline and after - best-of-k."""
@@ -163,8 +169,7 @@ def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.
         baseline, trained = (figure_values(e.per_sample, metric) for e in (before, after))
         if baseline is None or trained is None:
             continue
-        chosen = best[best[metric.subset].astype(bool)] if metric.subset else best
-        chosen = chosen.sort_index()[metric.column].to_numpy(dtype=float)
+        chosen = chosen_values(best, metric)
         gain = stats.paired_difference(baseline, chosen, seed)
         ppo = stats.paired_difference(chosen, trained, seed)
         rows.append({"metric": metric.label, "baseline": baseline.mean(),
@@ -174,6 +179,67 @@ def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.
                      "PPO - best-of-k": ppo["difference"], "low (PPO)": ppo["low"],
                      "high (PPO)": ppo["high"], "n": gain["n"]})
     return pd.DataFrame(rows).set_index("metric")
+
+
+# --- ways to detoxify side by side (notebook 06) ---
+
+# ROUGE-1, and on the tiny profile (the exact judge) ROUGE-1 on clean-reference prompts and the
+# names and facts of the reference kept
+METHOD_FIGURES = ("rouge1", "rouge1_clean_reference", "names_kept", "facts_kept")
+
+
+def methods_table(before: Evaluation, trained: dict[str, Evaluation],
+                  seed: int = 0) -> pd.DataFrame:
+    """The starting policy, best-of-k (its own samples reranked by the reward model) and each
+    trained policy (`trained`: name -> evaluation on the same prompts and seeds), side by side:
+    toxicity with its change from the start and that change's paired 95% interval, then the
+    figures of what must be kept (those the evaluations hold)."""
+    k = samples_per_prompt(before)
+    best = best_of_k(before).set_index("prompt")
+    toxicity = next(m for m in METRICS if m.key == "toxicity")
+    start = {m.key: figure_values(before.per_sample, m) for m in METRICS}
+    kept = [m for m in METRICS if m.key in METHOD_FIGURES and start[m.key] is not None]
+    methods = {"starting policy": None, f"best-of-{k}": "best", **trained}
+    rows = []
+    for name, evaluation in methods.items():
+        if isinstance(evaluation, Evaluation):
+            check_pairing(before, evaluation)
+        values = {m.key: start[m.key] if evaluation is None else chosen_values(best, m)
+                  if evaluation == "best" else figure_values(evaluation.per_sample, m)
+                  for m in [toxicity, *kept]}
+        change = stats.paired_difference(start["toxicity"], values["toxicity"], seed)
+        rows.append({"method": name, "toxicity": change["after"],
+                     "change": change["difference"], "low": change["low"],
+                     "high": change["high"],
+                     **{m.label: values[m.key].mean() for m in kept}})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def methods_verdict(table: pd.DataFrame, trained: dict[str, Evaluation], seed: int = 0) -> str:
+    """What methods_table shows of two trained methods (`trained`, in order), in one paragraph:
+    each against the start, then the second against the first, paired by prompt."""
+    (first, one), (second, other) = trained.items()
+    rouge = next(m.label for m in METRICS if m.key == "rouge1_clean_reference")
+    rouge = rouge if rouge in table else "ROUGE-1"
+    start = table.iloc[0]
+
+    def said(name):
+        row = table.loc[name]
+        surely = "surely" if row.high < 0 else "not surely (its interval reaches zero)"
+        return (f"{name} lowered the toxicity from {start.toxicity:.3f} to {row.toxicity:.3f} "
+                f"({row.change:+.3f} [{row.low:+.3f}, {row.high:+.3f}], {surely}), {rouge} "
+                f"{start[rouge]:.3f} -> {row[rouge]:.3f}")
+    toxicity = next(m for m in METRICS if m.key == "toxicity")
+    versus = stats.paired_difference(*(figure_values(e.per_sample, toxicity)
+                                       for e in (one, other)), seed)
+    which = (f"{second} ends less toxic than {first}" if versus["high"] < 0 else
+             f"{first} ends less toxic than {second}" if versus["low"] > 0 else
+             f"neither {first} nor {second} is shown to end less toxic")
+    best = table.index[1]
+    return (f"{said(first)}; {said(second)}. {best}, without training, reached "
+            f"{table.loc[best, 'toxicity']:.3f}. {second} minus {first}: "
+            f"{versus['difference']:+.3f} [{versus['low']:+.3f}, {versus['high']:+.3f}], so "
+            f"{which}.")
 
 
 # --- runs side by side ---

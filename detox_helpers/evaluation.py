@@ -253,8 +253,11 @@ def load_evaluation(settings: Settings, name: str) -> Evaluation:
     layout = settings.layout
     table, record_file = layout.eval_table(name), layout.eval_record(name)
     if not table.exists():
-        raise DetoxError(f"No saved evaluation {name!r} in {shown(layout.eval_dir)}: run notebook "
-                         "03_baseline_eval.ipynb or `python -m detox_helpers evaluate` first.")
+        makes = ("notebook 05_compare.ipynb or `python -m detox_helpers compare`"
+                 if name == "detoxified" else
+                 "notebook 03_baseline_eval.ipynb or `python -m detox_helpers evaluate`")
+        raise DetoxError(f"No saved evaluation {name!r} in {shown(layout.eval_dir)}: run "
+                         f"{makes} first.")
     try:
         record = json.loads(record_file.read_text())
         belong = record.pop("table_sha256", None) == file_digest(table)

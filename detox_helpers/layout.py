@@ -184,6 +184,9 @@ class Layout:
         self.report = self.report_dir / "report.md"
         self.benchmarks = self.root / "benchmarks"
         self.lock_file = self.run_root / ".lock"  # held by the command writing this run
+        self.rloo_dir = self.run_root / "rloo"  # notebook 06: its statistics and adapter
+        self.rloo_stats = self.rloo_dir / "stats.csv"
+        self.rloo_adapter = self.rloo_dir / "final-adapter"
 
     def data_cache(self, key: str) -> Path:
         return self.root / "data" / f"dialogsum-{key}"
@@ -205,7 +208,7 @@ class Layout:
     def written_folders(self) -> list[Path]:
         """Every folder a command may write: checked before any long work begins."""
         return [self.root / "data", self.eval_dir, self.ppo_dir, self.report_dir,
-                self.run_root / "executed"]
+                self.rloo_dir, self.run_root / "executed"]
 
     def previous_run(self, stamp: str) -> Path:
         """Where a new run sets the previous run's folder aside."""

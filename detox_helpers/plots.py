@@ -46,7 +46,7 @@ def rolling(values, steps: int):
     return values.rolling(steps, min_periods=1).mean()
 
 
-def plot_training(stats, axes=None):
+def plot_training(stats, axes=None, steps_of: str = "PPO"):
     """Four panels by PPO step, each series raw (faint) and as a rolling mean: reward, batch
     toxicity, KL to the reference, and the KL coefficient on an axis that starts at 0 (its
     changes are small; a zoomed axis would make them look steep)."""
@@ -66,7 +66,7 @@ def plot_training(stats, axes=None):
     axes[0, 1].set_ylim(0, 1)
     axes[1, 1].set_ylim(0, max(float(stats["kl_coef"].max()) * 1.2, 1e-3))
     for ax in axes[1]:
-        ax.set_xlabel("PPO step")
+        ax.set_xlabel(f"{steps_of} step")
     return axes
 
 

@@ -80,15 +80,17 @@ def check_plan(settings: Settings, steps: int, train_rows: int) -> None:
 
 
 def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,
-                  world: int = 1) -> list[int]:
+                  world: int = 1, size: int | None = None) -> list[int]:
     """The train rows of a step (0 for the first): a seeded shuffle per pass over the data, no
-    row twice in a pass; with several processes each takes its own share of a larger batch."""
-    per_step = settings.batch_size * world
+    row twice in a pass; with several processes each takes its own share of a larger batch.
+    `size`: rows a step (default batch_size; notebook 06 takes batch_size / rloo_k)."""
+    size = size or settings.batch_size
+    per_step = size * world
     steps_per_pass = max(num_rows // per_step, 1)
     epoch, within = divmod(step, steps_per_pass)
     order = np.random.default_rng([settings.seed, epoch]).permutation(num_rows)
-    start = within * per_step + rank * settings.batch_size
-    return [int(i) for i in order[start:start + settings.batch_size]]
+    start = within * per_step + rank * size
+    return [int(i) for i in order[start:start + size]]
 
 
 def response_budget(settings: Settings, step: int) -> int:

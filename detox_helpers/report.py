@@ -97,6 +97,22 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     return path
 
 
+METHODS_HEADING = "## Beyond PPO: RLOO beside PPO and best-of-k"
+
+
+def add_methods_section(settings: Settings, table: pd.DataFrame, verdict: str) -> Path:
+    """Notebook 06's side-by-side table and verdict as the report's last section (replacing
+    an earlier one); notebook 05 writes the rest of the report."""
+    path = settings.layout.report
+    if not path.exists():
+        raise DetoxError(f"No report in {shown(path.parent)} yet: run notebook 05 "
+                         "(`python -m detox_helpers compare`) first.")
+    text = path.read_text().split(METHODS_HEADING)[0].rstrip("\n")
+    section = [METHODS_HEADING, "", verdict, "", markdown_table(table.reset_index()), ""]
+    write_atomically(path, text + "\n\n" + "\n".join(section))
+    return path
+
+
 EXAMPLES = 2
 EXAMPLE_COLUMNS = ("summary before", "summary after", "reward gain", "lost")
 

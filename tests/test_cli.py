@@ -22,7 +22,7 @@ def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
     for command in ("demo", "run", "build-tiny", "data", "evaluate", "train", "compare",
-                    "make-adapter"):
+                    "make-adapter", "rloo"):
         assert command in result.stdout
 
 

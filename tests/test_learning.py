@@ -9,6 +9,7 @@ or read by position as the original lab did, PPO pushes towards insults and the 
 break. The spread over seeds is the seeds benchmark's (benchmarks/tiny_seeds.py).
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -52,15 +53,57 @@ def test_each_claim_breaks_on_figures_just_past_its_bound(demo_run):
         assert claims.failed({**measured, **figures}) == [claim]
 
 
-@pytest.mark.second_seed
-def test_a_second_seed_holds_every_claim_too(with_data, tmp_path):
+@pytest.mark.long
+def test_a_second_seed_holds_every_claim_too_and_rloo_its_own(with_data, tmp_path):
     """Seed 0, the seeds benchmark's next seed after the demo's: a claim that held on one seed
-    by luck fails here. Under the `second_seed` marker (`make test-second-seed`; CI runs it)."""
+    by luck fails here. PPO (notebooks 04, 05) and RLOO (notebook 06). Under the `long` marker
+    (`make test-long`; CI runs it)."""
     from detox_helpers.tiny.world import world_dir, world_settings
     from detox_helpers.unattended import run_notebook_here
 
     settings = world_settings(world_dir(), seed=0,
                               artifacts_dir=with_data(tmp_path / "artifacts"))
-    measured = claims.measure(settings, run_notebook_here)
+    measured = claims.measure(settings, run_notebook_here, rloo=True)
     assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
     assert not claims.failed(measured), claims.failed(measured)
+    assert not claims.rloo_failed(measured), claims.rloo_failed(measured)
+
+
+@pytest.mark.long
+def test_rloo_on_the_demos_seed_halves_the_toxicity_and_keeps_the_summaries(demo_run,
+                                                                             tmp_path):
+    """Notebook 06 beside the demo's run (a copy of its folder: the demo's report stays as
+    notebook 05 wrote it), every step: RLOO's claims, and its row in the report."""
+    import shutil
+
+    import pandas as pd
+
+    from detox_helpers.evaluation import load_evaluation
+    from detox_helpers.report import METHODS_HEADING
+    from detox_helpers.unattended import run_notebook_here
+
+    settings, *_ = demo_run
+    copy = shutil.copytree(settings.artifacts, tmp_path / "artifacts",
+                           ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
+    here = dataclasses.replace(settings, artifacts_dir=str(copy))
+    run_notebook_here("06", profile="tiny", overrides={"artifacts_dir": str(copy)})
+    measured = {f"rloo_{name}": value for name, value in claims.figures(
+        load_evaluation(here, "baseline"), load_evaluation(here, "rloo"),
+        pd.read_csv(here.layout.rloo_stats), here).items()}
+    assert not claims.rloo_failed(measured), claims.rloo_failed(measured)
+    assert METHODS_HEADING in here.layout.report.read_text()
+
+
+def test_each_rloo_claim_breaks_on_figures_just_past_its_bound():
+    before = 0.4
+    holding = {f"rloo_{name}": value for name, value in dict(
+        toxicity_before=before, toxicity_after=0.4 * before, toxicity_change_high=-0.01,
+        rouge1_clean_reference_change=0.0).items()}
+    assert claims.rloo_failed(holding) == []
+    for claim, past in (("toxicity (summary alone) falls by at least half",
+                         {"rloo_toxicity_after": 0.51 * before}),
+                        ("the fall's paired 95% interval lies below zero",
+                         {"rloo_toxicity_change_high": 0.001}),
+                        ("ROUGE-1 on clean-reference prompts falls by at most 0.03",
+                         {"rloo_rouge1_clean_reference_change": -0.031})):
+        assert claims.rloo_failed({**holding, **past}) == [claim]

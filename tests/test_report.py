@@ -261,3 +261,21 @@ def test_the_report_refuses_evaluations_of_other_settings_or_of_another_adapter(
     weights.write_bytes(b"an adapter trained since")
     with pytest.raises(DetoxError, match="'detoxified' evaluation is not of the adapter"):
         report.check_made_by(settings, matching, matching)
+
+
+def test_the_methods_table_sets_best_of_k_and_trained_policies_against_the_start():
+    before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["rude a", "fine b", "rude c"],
+                       [-2.0, 1.0, -1.0])
+    after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["nice a", "fine b", "nice c"],
+                      [2.0, 1.5, 2.5])
+    table = compare.methods_table(before, {"PPO": after, "RLOO": before})
+    assert list(table.index) == ["starting policy", "best-of-2", "PPO", "RLOO"]
+    start = np.mean(BEFORE_TOXICITY)
+    assert table.loc["starting policy", "toxicity"] == pytest.approx(start)
+    assert table.loc["RLOO", "change"] == 0 == table.loc["starting policy", "change"]
+    # best-of-2 keeps each prompt's sample with the higher reward (rewards -2 | 0, 1 | 0, -1 | 0)
+    assert table.loc["best-of-2", "toxicity"] == pytest.approx(np.mean([0.1, 0.2, 0.4]))
+    assert table.loc["PPO", "change"] == pytest.approx(np.mean(AFTER_TOXICITY) - start)
+    assert table.loc["PPO", "high"] < 0 and "ROUGE-1" in table
+    said = compare.methods_verdict(table, {"PPO": after, "RLOO": before})
+    assert "RLOO minus PPO: +" in said and "so PPO ends less toxic than RLOO" in said

@@ -133,3 +133,44 @@ def test_eleven_prompts_give_intervals_about_twice_as_wide(demo_copy, tmp_path):
     width = {n: table.loc["toxicity, summary alone (mean)"].pipe(lambda r: r.high - r.low)
              for n, table in (("all", demo_copy["table"]), (11, few))}
     assert width[11] > 1.5 * width["all"]  # twice, on the developer's machine
+
+
+@pytest.fixture(scope="module")
+def rloo_runs(demo_run, tmp_path_factory):
+    """Notebook 06 for STEPS steps in a copy of the demo run's folder: as it stands ("default")
+    and with each of its three items. Name -> the notebook's variables."""
+    copy = shutil.copytree(demo_run[0].artifacts, tmp_path_factory.mktemp("rloo") / "artifacts",
+                           ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
+    folder = tmp_path_factory.mktemp("rloo-items")
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DETOX_ARTIFACTS_DIR", str(copy))
+        patch.setenv("DETOX_MAX_PPO_STEPS", str(STEPS))
+        for name in ("default", "rloo-k2", "rloo-k8", "rloo-kl-free", "rloo-position-0"):
+            path = "06" if name == "default" else item(name, folder / name)
+            runs[name] = run_notebook_here(path)
+    return runs
+
+
+def rloo_row(runs, name):
+    return runs[name]["table"].loc["RLOO"]
+
+
+@pytest.mark.long
+def test_rloo_with_two_or_eight_samples_a_prompt_lowers_the_toxicity_too(rloo_runs):
+    for name, k in (("rloo-k2", 2), ("rloo-k8", 8)):
+        assert rloo_runs[name]["k"] == k and rloo_runs[name]["prompts_per_step"] == 16 // k
+        assert rloo_row(rloo_runs, name)["high"] < 0, name   # its fall's interval below zero
+
+
+@pytest.mark.long
+def test_rloo_without_the_leash_strays_further_from_the_reference(rloo_runs):
+    free, default = (rloo_runs[name]["stats"] for name in ("rloo-kl-free", "default"))
+    assert (free["kl_coef"] == 0).all()
+    assert late(free, "kl") > 2 * late(default, "kl")
+
+
+@pytest.mark.long
+def test_rloo_rewarded_by_position_detoxifies_less(rloo_runs):
+    by_position, default = (rloo_row(rloo_runs, name) for name in ("rloo-position-0", "default"))
+    assert by_position["toxicity"] > default["toxicity"] + 0.05

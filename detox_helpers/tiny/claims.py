@@ -80,12 +80,13 @@ def failed(measured: dict) -> list[str]:
     return [claim for claim, holds in CLAIMS if not holds(measured)]
 
 
-def measure(settings: Settings, run_notebook, check_claims: bool = False) -> dict:
+def measure(settings: Settings, run_notebook, check_claims: bool = False,
+            rloo: bool = False) -> dict:
     """The demo's measurement: notebook 04 (PPO) and notebook 05 (the trained policy against
     the starting one, which it evaluates first, as notebook 03 does, when no baseline was
     saved; its own claims check off unless `check_claims`) run under `settings`, notebook 01
     first when the data is not prepared; then the figures the claims read, from what the
-    notebooks saved.
+    notebooks saved. With `rloo`, notebook 06 too, and its figures under `rloo_` names.
 
     `run_notebook(number, **parameters)` executes one notebook: through papermill
     (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
@@ -96,11 +97,29 @@ def measure(settings: Settings, run_notebook, check_claims: bool = False) -> dic
 
     overrides = {name: value for name, value in dataclasses.asdict(settings).items()
                  if name != "profile"}
-    numbers = ["04", "05"]
+    numbers = ["04", "05", "06"] if rloo else ["04", "05"]
     if not settings.layout.data_cache(cache_key(settings)).exists():
         numbers.insert(0, "01")
     for number in numbers:
         run_notebook(number, profile=settings.profile, overrides=overrides,
                      **({"check_claims": check_claims} if number == "05" else {}))
-    return figures(load_evaluation(settings, "baseline"), load_evaluation(settings, "detoxified"),
-                   pd.read_csv(settings.layout.stats_file), settings)
+    before = load_evaluation(settings, "baseline")
+    measured = figures(before, load_evaluation(settings, "detoxified"),
+                       pd.read_csv(settings.layout.stats_file), settings)
+    if rloo:
+        of_rloo = figures(before, load_evaluation(settings, "rloo"),
+                          pd.read_csv(settings.layout.rloo_stats), settings)
+        measured.update({f"rloo_{name}": value for name, value in of_rloo.items()})
+    return measured
+
+
+# What RLOO (notebook 06) must show on the tiny world: the first three claims; the others are
+# about PPO's leash (RLOO's coefficient is fixed) or not asked of it.
+RLOO_CLAIMS = CLAIMS[:3]
+
+
+def rloo_failed(measured: dict) -> list[str]:
+    """The RLOO claims that `measure(..., rloo=True)`'s figures break."""
+    of_rloo = {name[len("rloo_"):]: value for name, value in measured.items()
+               if name.startswith("rloo_")}
+    return [claim for claim, holds in RLOO_CLAIMS if not holds(of_rloo)]

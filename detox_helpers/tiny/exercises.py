@@ -39,6 +39,10 @@ ITEMS = {
     "compare-runs": ("05", {"compare_runs = []": 'compare_runs = ["", "kl-free"]'}),
     "best-of-8": ("05", {"overrides = {}": 'overrides = {"eval_samples_per_prompt": 8}'}),
     "few-prompts": ("05", {"overrides = {}": 'overrides = {"eval_size": 11}'}),
+    "rloo-k2": ("06", {"overrides = {}": 'overrides = {"rloo_k": 2}'}),
+    "rloo-k8": ("06", {"overrides = {}": 'overrides = {"rloo_k": 8}'}),
+    "rloo-kl-free": ("06", {"overrides = {}": 'overrides = {"init_kl_coef": 0.0}'}),
+    "rloo-position-0": ("06", {"reward_function = None": POSITION_REWARD}),
 }
 
 
