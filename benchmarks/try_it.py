@@ -5,7 +5,8 @@ Each item is the cell change `detox_helpers.tiny.exercises` holds (the same one 
 the notebooks run in this process, in one scratch artifacts folder: the default run first, then
 the named runs of notebook 04, each evaluated by notebook 05, then notebook 05's own items.
 
-    .venv/bin/python benchmarks/try_it.py          # about 15 minutes on 2 cores
+    .venv/bin/python benchmarks/try_it.py          # about 20 minutes on 2 cores
+    .venv/bin/python benchmarks/try_it.py --only 06   # the default run, then notebook 06's
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from detox_helpers.tiny.exercises import item
 from detox_helpers.unattended import run_notebook_here
 
 RUNS = ("kl-free", "lr-x10", "position-0")
+RLOO_ITEMS = ("rloo-k2", "rloo-k8", "rloo-kl-free", "rloo-position-0")
 OUTPUT = Layout(default_artifacts_dir()).benchmarks / "try-it.json"
 
 
@@ -106,18 +108,44 @@ def comparison_items(scratch: Path) -> dict:
     return results
 
 
+def rloo_items(scratch: Path) -> dict:
+    """Notebook 06 as it stands and with each of its items, after the default PPO run."""
+    results = {}
+    for name in ("", *RLOO_ITEMS):
+        ran = run_notebook_here(item(name, scratch / name) if name else "06")
+        row, stats = ran["table"].loc["RLOO"], ran["stats"]
+        results[name or "default"] = say(f"06 {name or '(default)'}", dict(
+            toxicity_before=ran["table"].loc["starting policy", "toxicity"],
+            toxicity_after=row["toxicity"], change_low=row["low"], change_high=row["high"],
+            rouge1_clean=row["ROUGE-1, prompts with a clean reference"],
+            names_kept=row["names of the reference kept"], kl_last_10=row["KL to the reference"],
+            kl_peak=stats["kl"].max(), seconds=ran["wall_time"],
+            ppo_toxicity_after=ran["table"].loc["PPO", "toxicity"]))
+    return results
+
+
 def main() -> None:
+    import sys
+
+    only_rloo = sys.argv[1:] == ["--only", "06"]
     started = time.perf_counter()
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         artifacts = Path(scratch) / "artifacts"
         os.environ.update(DETOX_PROFILE="tiny", DETOX_ARTIFACTS_DIR=str(artifacts))
         run_notebook_here("01")
-        results = {"notebook 02": reward_model_items(Path(scratch)),
-                   "notebook 04": training_items(Path(scratch)),
-                   "notebook 05": comparison_items(Path(scratch))}
+        if only_rloo:
+            run_notebook_here("04")
+            run_notebook_here("05")
+            results = {"notebook 06": rloo_items(Path(scratch))}
+        else:
+            results = {"notebook 02": reward_model_items(Path(scratch)),
+                       "notebook 04": training_items(Path(scratch)),
+                       "notebook 05": comparison_items(Path(scratch)),
+                       "notebook 06": rloo_items(Path(scratch))}
     results["seconds"] = time.perf_counter() - started
-    OUTPUT.write_text(json.dumps(results, indent=2, default=float))
+    (OUTPUT.with_name("try-it-06.json") if only_rloo else OUTPUT).write_text(
+        json.dumps(results, indent=2, default=float))
     print(f"\n{results['seconds']:.0f} s; written {OUTPUT}")
 
 
