@@ -86,7 +86,8 @@ def test_rloo_on_the_demos_seed_halves_the_toxicity_and_keeps_the_summaries(demo
     copy = shutil.copytree(settings.artifacts, tmp_path / "artifacts",
                            ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
     here = dataclasses.replace(settings, artifacts_dir=str(copy))
-    run_notebook_here("06", profile="tiny", overrides={"artifacts_dir": str(copy)})
+    run_notebook_here("06", profile="tiny", overrides={  # every setting the demo's (all steps)
+        name: value for name, value in dataclasses.asdict(here).items() if name != "profile"})
     measured = {f"rloo_{name}": value for name, value in claims.figures(
         load_evaluation(here, "baseline"), load_evaluation(here, "rloo"),
         pd.read_csv(here.layout.rloo_stats), here).items()}

@@ -173,5 +173,6 @@ def test_rloo_without_the_leash_stays_about_as_near_the_reference(rloo_runs):
 
 @pytest.mark.long
 def test_rloo_rewarded_by_position_makes_the_summaries_more_toxic(rloo_runs):
-    by_position = rloo_row(rloo_runs, "rloo-position-0")
-    assert by_position["low"] > 0   # the toxicity rose, surely (+0.24 in 160 steps)
+    by_position, default = (rloo_row(rloo_runs, name) for name in ("rloo-position-0", "default"))
+    # 30 steps: no fall at all (+0.02 against the default's -0.13); 160 steps: +0.24, surely
+    assert by_position["high"] > 0 and by_position["toxicity"] > default["toxicity"] + 0.08
