@@ -160,6 +160,7 @@ def compare_and_report() -> Path:
 
 
 def make_adapter(output: str | None) -> None:
+    from safetensors import SafetensorError
     from transformers import AutoModelForSeq2SeqLM
 
     from .data import load_splits
@@ -181,7 +182,8 @@ def make_adapter(output: str | None) -> None:
                          settings.lora_targets)
     unfinished = partial(target)  # renamed in when whole: a failed save keeps the old adapter
     shutil.rmtree(unfinished, ignore_errors=True)
-    with writing(unfinished, f"the instruct adapter {shown(target)}"):
+    # the block trains too: only what a failed save raises is a write failure
+    with writing(unfinished, f"the instruct adapter {shown(target)}", (OSError, SafetensorError)):
         losses = train_instruct_adapter(model, tokenizer, train_split["query"],
                                         train_split["summary"], unfinished,
                                         config=config, steps=settings.sft_steps,

@@ -80,10 +80,11 @@ def file_digest(path: Path) -> str:
 
 
 @contextmanager
-def writing(scratch: Path, what: str):
+def writing(scratch: Path, what: str, failures: tuple = (Exception,)):
     """Around writes into `scratch` (a file or a folder on its way into place): a failure (no
-    space, a size limit, a read-only folder) removes `scratch` and is one error naming `what`,
-    with nothing replaced; a stop (Ctrl-C) removes it too and goes on."""
+    space, a size limit, a read-only folder; of the kinds `failures` names) removes `scratch`
+    and is one error naming `what`, with nothing replaced; a stop (Ctrl-C) or another error
+    removes it too and goes on."""
     try:
         yield
     except BaseException as error:
@@ -91,7 +92,7 @@ def writing(scratch: Path, what: str):
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             scratch.unlink(missing_ok=True)
-        if isinstance(error, DetoxError) or not isinstance(error, Exception):
+        if isinstance(error, DetoxError) or not isinstance(error, failures):
             raise
         cause = getattr(error, "strerror", None) or str(error).strip().splitlines()[0][:200] \
             if str(error).strip() else type(error).__name__

@@ -104,6 +104,17 @@ def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(wit
     assert (Layout(artifacts).executed("tiny") / "04_ppo_training.ipynb").exists()
     commands = [line.strip() for line in err.splitlines() if "python -m detox_helpers" in line]
     assert [c.split("python -m detox_helpers ")[1] for c in commands] == [
-        "train --resume", "compare"]
+        "train --resume", "compare", "rloo"]
     assert all(f"DETOX_ARTIFACTS_DIR={artifacts}" in c and "DETOX_MAX_PPO_STEPS=40" in c
                for c in commands)
+
+
+def test_notebook_06_refuses_a_k_that_does_not_divide_the_batch_before_training(tiny_settings,
+                                                                                monkeypatch,
+                                                                                tmp_path):
+    from detox_helpers.unattended import run_notebook_here
+
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(tmp_path))  # nothing evaluated there yet
+    monkeypatch.setenv("DETOX_RLOO_K", "3")
+    with pytest.raises(DetoxError, match="rloo_k=3 must divide batch_size=16"):
+        run_notebook_here("06")

@@ -91,6 +91,7 @@ def test_an_int_is_accepted_for_a_float_field():
     (lambda: load_settings(environ={"DETOX_TARGET_KL": "nan"}), ["target_kl=nan", "finite"]),
     (lambda: load_settings(environ={}, init_kl_coef=float("inf")), ["init_kl_coef=inf"]),
     (lambda: load_settings(environ={}, sft_learning_rate=0.0), ["sft_learning_rate=0.0", "> 0"]),
+    (lambda: load_settings(environ={}, rloo_k=1), ["rloo_k=1", "at least 2"]),
     (lambda: load_settings(environ={}, prompt_template="Hi {name}: {dialogue}\nSummary:"),
      ["prompt_template", "['name', 'dialogue']", "'{{' or '}}'"]),
     (lambda: load_settings(environ={}, prompt_template="{dialogue} {dialogue} Summary:"),
