@@ -42,9 +42,9 @@ def how_to_continue(stopped_in: str, numbers, train_args=()) -> str:
     """The commands that finish a run stopped in notebook `stopped_in` of `numbers`."""
     whole = checked_settings().layout.checkpoints()
     later = [number for number in numbers if number >= stopped_in and number in CONTINUE_WITH]
-    steps = [command_line(*([CONTINUE_WITH[number]] if number != "04" else
-                            ["train", *["--resume"] * bool(whole), *train_args]))
-             for number in later]
+    resume = ["--resume"] if whole else []
+    steps = [command_line("train", *resume, *train_args) if number == "04" else
+             command_line(CONTINUE_WITH[number]) for number in later]
     where = ""
     if stopped_in == "04":
         where = (f"the last whole checkpoint is {shown(whole[-1])}; " if whole else

@@ -194,24 +194,23 @@ def methods_table(before: Evaluation, trained: dict[str, Evaluation],
     trained policy (`trained`: name -> evaluation on the same prompts and seeds), side by side:
     toxicity with its change from the start and that change's paired 95% interval, then the
     figures of what must be kept (those the evaluations hold)."""
-    k = samples_per_prompt(before)
     best = best_of_k(before).set_index("prompt")
+    # method -> a figure's per-prompt values
+    methods = {"starting policy": lambda metric: figure_values(before.per_sample, metric),
+               f"best-of-{samples_per_prompt(before)}": lambda metric: chosen_values(best, metric)}
+    for name, evaluation in trained.items():
+        check_pairing(before, evaluation)
+        methods[name] = lambda metric, e=evaluation: figure_values(e.per_sample, metric)
     toxicity = next(m for m in METRICS if m.key == "toxicity")
-    start = {m.key: figure_values(before.per_sample, m) for m in METRICS}
-    kept = [m for m in METRICS if m.key in METHOD_FIGURES and start[m.key] is not None]
-    methods = {"starting policy": None, f"best-of-{k}": "best", **trained}
+    kept = [m for m in METRICS if m.key in METHOD_FIGURES
+            and methods["starting policy"](m) is not None]
     rows = []
-    for name, evaluation in methods.items():
-        if isinstance(evaluation, Evaluation):
-            check_pairing(before, evaluation)
-        values = {m.key: start[m.key] if evaluation is None else chosen_values(best, m)
-                  if evaluation == "best" else figure_values(evaluation.per_sample, m)
-                  for m in [toxicity, *kept]}
-        change = stats.paired_difference(start["toxicity"], values["toxicity"], seed)
+    for name, values in methods.items():
+        change = stats.paired_difference(methods["starting policy"](toxicity), values(toxicity),
+                                         seed)
         rows.append({"method": name, "toxicity": change["after"],
                      "change": change["difference"], "low": change["low"],
-                     "high": change["high"],
-                     **{m.label: values[m.key].mean() for m in kept}})
+                     "high": change["high"], **{m.label: values(m).mean() for m in kept}})
     return pd.DataFrame(rows).set_index("method")
 
 

@@ -94,8 +94,9 @@ def writing(scratch: Path, what: str, failures: tuple = (Exception,)):
             scratch.unlink(missing_ok=True)
         if isinstance(error, DetoxError) or not isinstance(error, failures):
             raise
-        cause = getattr(error, "strerror", None) or str(error).strip().splitlines()[0][:200] \
-            if str(error).strip() else type(error).__name__
+        said = str(error).strip()
+        cause = getattr(error, "strerror", None) or said.splitlines()[0][:200] if said else \
+            type(error).__name__
         raise DetoxError(f"Could not write {what} ({cause}); nothing was replaced. Free some "
                          "space or make the folder writable, then run again.") from None
 
