@@ -32,6 +32,7 @@ from .layout import (
     writing,
 )
 from .locks import check_free
+from .models import weights_precision
 from .settings import Settings
 
 STATE_FILE = "state.pt"
@@ -241,7 +242,8 @@ def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward:
         head = value_model(ppo_trainer).v_head.state_dict()
         save_file({k: v.contiguous() for k, v in head.items()}, unfinished / VALUE_HEAD_FILE)
         record = dict(steps=len(history), settings=training_settings(settings),
-                      reward=reward, stats_sha256=file_digest(layout.stats_file))
+                      reward=reward, stats_sha256=file_digest(layout.stats_file),
+                      precision=weights_precision(value_model(ppo_trainer).pretrained_model))
         write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
     replace_folder(unfinished, folder)
 

@@ -28,6 +28,7 @@ from .layout import (
     write_together,
 )
 from .locks import check_free
+from .models import weights_precision
 from .reward import RewardModel, reward_texts
 from .settings import Settings
 
@@ -206,6 +207,7 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
                                  exact=settings.profile == "tiny")
     record = dict(settings=made_with(settings), data=sizes or dict(test=split.num_rows),
                   dialogues=dict(zip(rows["id"], rows["dialogue"], strict=True)),
+                  precision=weights_precision(model),
                   adapter_sha256=file_digest(Path(adapter) / ADAPTER_WEIGHTS) if adapter else None)
     evaluation = Evaluation(per_sample, aggregate(per_sample, settings.seed), record)
     if name:

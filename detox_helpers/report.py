@@ -92,6 +92,7 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
               markdown_table(examples[[c for c in EXAMPLE_COLUMNS if c in examples]]), ""]
     lines += settings_section(settings, trained_with, before.record["data"], k,
                               before.per_sample["prompt"].nunique())
+    lines[-1:-1] = [precision_line(settings, trained_with, before, after)]
     path = folder / settings.layout.report.name
     write_atomically(path, "\n".join(lines))
     return path
@@ -129,6 +130,16 @@ def settings_section(settings: Settings, trained_with: dict | None, sizes: dict,
              f"ROUGE: {ROUGE_CONFIGURATION}.", ""]
     return lines + [f"- {group}: " + ", ".join(f"{name} `{values[name]}`" for name in names)
                     for group, names in REPORTED_SETTINGS.items()] + [""]
+
+
+def precision_line(settings: Settings, trained_with: dict | None, before: Evaluation,
+                   after: Evaluation) -> str:
+    """The precision of the policy's frozen weights in each part of the run, as recorded."""
+    ran = {"training": (trained_with or {}).get("precision_ran"),
+           "baseline": before.record.get("precision"), "detoxified": after.record.get("precision")}
+    return ("- precision that ran (the policy's frozen weights; LoRA, value head and reward "
+            f"model in float32; setting precision `{settings.precision}`): "
+            + ", ".join(f"{what} `{dtype or 'not recorded'}`" for what, dtype in ran.items()))
 
 
 def training_section(training: pd.DataFrame, folder: Path) -> list[str]:
@@ -179,7 +190,8 @@ def build_report(settings: Settings) -> Path:
     training = pd.read_csv(settings.layout.stats_file)
     before, after = (load_evaluation(settings, name) for name in ("baseline", "detoxified"))
     check_made_by(settings, before, after)
-    return write_report(settings, before, after, training, trained_with=record["settings"])
+    ran = {"precision_ran": record.get("precision")}  # beside the settings it trained with
+    return write_report(settings, before, after, training, trained_with=record["settings"] | ran)
 
 
 def check_made_by(settings: Settings, before: Evaluation, after: Evaluation) -> None:

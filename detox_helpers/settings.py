@@ -49,7 +49,9 @@ class Settings:
     device: str = "auto"
     """`auto` (a GPU when there is one), `cpu`, `cuda`, `cuda:N` or `mps`"""
     precision: str = "auto"
-    """`auto` (bfloat16 on a GPU that supports it, else float32), `float32` or `bfloat16`"""
+    """the policy's frozen weights: `auto` (bfloat16 on a GPU that supports it and on a CPU with
+    native bfloat16 where it is faster at the policy's width, else float32), `float32` or
+    `bfloat16`; what trains (LoRA, value head) and the reward model stay float32"""
 
     # --- data ---
     dataset: str = "knkarthick/dialogsum"

@@ -1,11 +1,13 @@
+from pathlib import Path
+
 import pytest
 import torch
 from peft import PeftModel
-from transformers import AutoModelForSeq2SeqLM
+from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from detox_helpers import sft
+from detox_helpers import models, sft
 from detox_helpers.errors import DetoxError
-from detox_helpers.models import load_policy, pick_device, pick_dtype
+from detox_helpers.models import choose_dtype, load_policy, pick_device, pick_dtype
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import builder as tiny_builder
 
@@ -75,12 +77,40 @@ def test_an_empty_folder_is_not_an_adapter(isolated_settings, tmp_path):
     (False, False, "bfloat16", "cpu", torch.bfloat16),
 ], ids=["cpu", "gpu-bf16", "gpu-old", "gpu-float32-set", "cpu-bfloat16-set"])
 def test_device_and_precision_follow_the_machine(gpu, bf16, setting, device, dtype, monkeypatch):
-    # The machine is faked: CUDA's answers are what pick_device and pick_dtype ask.
+    # The machine is faked: CUDA's answers are what pick_device and pick_dtype ask, and the
+    # CPU has no native bfloat16 (the CPU's own cases are below).
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
     settings = load_settings("full", environ={}, precision=setting)
     assert pick_device(settings).type == device
     assert pick_dtype(settings, pick_device(settings)) == dtype
+
+
+@pytest.mark.parametrize("native, speedup, dtype", [
+    (True, 3.0, torch.bfloat16),   # native bfloat16, and faster at the policy's width
+    (True, 1.1, torch.float32),    # native, but not faster enough at this width
+    (False, 3.0, torch.float32),   # emulated bfloat16: never chosen, never timed
+], ids=["native-faster", "native-not-faster", "no-native"])
+def test_on_the_cpu_auto_takes_bfloat16_where_it_is_native_and_faster(
+        native, speedup, dtype, monkeypatch, tiny_settings):
+    timed = []
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(models, "bf16_speedup", lambda *width: timed.append(width) or speedup)
+    chosen, why = choose_dtype(tiny_settings, torch.device("cpu"))
+    assert chosen == dtype and why.startswith("auto: ")
+    # the width timed is the tiny policy's own (d_model, d_ff)
+    config = AutoConfig.from_pretrained(tiny_settings.policy_model)
+    assert timed == ([(config.d_model, config.d_ff)] if native else [])
+
+
+def test_native_bfloat16_is_read_off_the_processor():
+    flags = Path("/proc/cpuinfo")
+    if not flags.exists():
+        pytest.skip("no /proc/cpuinfo to compare with")
+    words = set(flags.read_text().split())
+    assert models.cpu_has_native_bf16() == bool({"avx512_bf16", "amx_bf16"} & words)
+    assert models.bf16_speedup(64, 128) > 0
 
 
 def test_a_cuda_device_without_a_gpu_is_a_clear_error(monkeypatch):
