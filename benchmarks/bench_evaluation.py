@@ -6,7 +6,9 @@ with the package's default KV cache for the device (`cache_for`: static on CUDA,
 CPU), then the reward module scores summary and prompt+summary in batches (what evaluation
 does). Same models (random weights, flan-t5-base and roberta-base shapes), same prompts, same
 token budget (every summary is forced to exactly --new-tokens tokens). Prints seconds per sample
-(generation and reward) and the ratio.
+(generation and reward) and the ratio. Precision as in bench_ppo.py: the lab's way in float32
+on the CPU, the package's default (`precision=auto`'s rule at flan-t5-base's width), and
+today's float32 path beside it where the CPU's default is bfloat16.
 
     python benchmarks/bench_evaluation.py                       # CPU-sized defaults
     python benchmarks/bench_evaluation.py --lab-samples 8 --batch-sizes 64,512,1024 \
@@ -20,6 +22,7 @@ import time
 
 import torch
 from shapes import (
+    FLAN_T5_BASE_WIDTH,
     benchmark_dialogues,
     flan_t5_base_shape,
     roberta_base_classifier_shape,
@@ -27,6 +30,7 @@ from shapes import (
 )
 
 from detox_helpers.generation import cache_for, generate
+from detox_helpers.models import choose_dtype, cpu_dtype
 from detox_helpers.reward import RewardModel, reward_texts
 from detox_helpers.settings import load_settings
 
@@ -78,6 +82,22 @@ def batched_way(policy, t5_tok, reward_model, prompts, new_tokens, batch_size, d
                 reward=(time.perf_counter() - scoring) / len(prompts))
 
 
+def precisions(args, device) -> tuple[torch.dtype, torch.dtype, str]:
+    """(the lab's way's dtype, the package's default dtype, why the default): the default is
+    `precision=auto`'s rule for a flan-t5-base-wide policy on this device."""
+    if device.type == "cuda":
+        default, why = choose_dtype(load_settings("full", environ={}), device)
+    else:
+        default, why = cpu_dtype(lambda: FLAN_T5_BASE_WIDTH)
+    lab = getattr(torch, args.lab_precision) if args.lab_precision else (
+        default if device.type == "cuda" else torch.float32)
+    return lab, default, why
+
+
+def short(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def line(label, phases, lab=None) -> str:
     total = sum(phases.values())
     text = (f"{label}: {total:.4f} s/sample (generation {phases['generation']:.4f}, "
@@ -90,6 +110,9 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--new-tokens", type=int, default=100)
     parser.add_argument("--lab-samples", type=int, default=2)
+    parser.add_argument("--lab-precision", choices=("float32", "bfloat16"),
+                        help="the lab's way's weights (default: float32 on the CPU, as today's "
+                             "CPU figures; the default precision on a GPU)")
     parser.add_argument("--batch-sizes", default="16",
                         help="comma-separated; each runs one batch of that many prompts with the "
                              "package's default KV cache for the device")
@@ -102,28 +125,40 @@ def main():
 
     device = torch.device(args.device)
     default = cache_for(load_settings("full", environ={}).generation_cache, device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    lab_dtype, dtype, why = precisions(args, device)
     prompts, source = benchmark_dialogues()
     t5_tok, roberta_tok = tokenizers(prompts)
-    policy = flan_t5_base_shape(dtype, device)
-    reward_model = RewardModel(roberta_base_classifier_shape(dtype, device), roberta_tok,
-                               batch_size=64)
+    policies = {precision: flan_t5_base_shape(precision, device)
+                for precision in {lab_dtype, dtype, torch.float32 if device.type == "cpu"
+                                  else dtype}}
+    # the reward model stays float32, as the package's (its logits are the reward)
+    reward_model = RewardModel(roberta_base_classifier_shape(torch.float32, device),
+                               roberta_tok, batch_size=64)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; {dtype}; prompts from {source}; {args.new_tokens} new tokens each")
+    print(f"device: {name}; prompts from {source}; {args.new_tokens} new tokens each")
+    print(f"default precision: {short(dtype)} ({why})")
 
-    batched_way(policy, t5_tok, reward_model, prompts[:4], 4, 4, device, "dynamic")  # warm-up
-    lab = lab_way(policy, t5_tok, reward_model, prompts[:args.lab_samples], args.new_tokens,
-                  device)
-    print(line(f"lab's way (one at a time, {args.lab_samples} samples)", lab))
+    for policy in policies.values():  # warm-up
+        batched_way(policy, t5_tok, reward_model, prompts[:4], 4, 4, device, "dynamic")
+    lab = lab_way(policies[lab_dtype], t5_tok, reward_model, prompts[:args.lab_samples],
+                  args.new_tokens, device)
+    print(line(f"lab's way (one at a time, {short(lab_dtype)}, {args.lab_samples} samples)",
+               lab))
     lab = sum(lab.values())
-    runs = [(int(b), f"the package's default ({default} cache)", default)
-            for b in args.batch_sizes.split(",") if b]
-    runs += [(int(b), f"{cache} cache", cache)
+    sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    runs = []
+    if device.type == "cpu" and dtype != torch.float32:  # today's CPU path beside the default
+        runs += [(b, f"float32 (today's CPU path), {default} cache", default, torch.float32)
+                 for b in sizes]
+    runs += [(b, f"the package's default ({short(dtype)}, {default} cache)", default, dtype)
+             for b in sizes]
+    runs += [(int(b), f"{short(dtype)}, {cache} cache", cache, dtype)
              for cache, sizes in (("static", args.static_batch_sizes),
                                   ("dynamic", args.dynamic_batch_sizes))
              for b in sizes.split(",") if b]
-    for batch_size, label, cache in runs:
+    for batch_size, label, cache, precision in runs:
+        policy = policies[precision]
         chosen = (prompts * (batch_size // len(prompts) + 1))[:batch_size]
         label = f"batched, batch {batch_size}, {label}"
         try:

@@ -30,6 +30,13 @@ SHARED_DIALOGSUM = Path(__file__).resolve().parents[2] / "shared" / "data" / "di
 
 def benchmark_dialogues() -> tuple[list[str], str]:
     """Real DialogSum dialogues when they are at hand, else the tiny fixture's."""
+    prompts, _, source = benchmark_texts()
+    return prompts, source
+
+
+def benchmark_texts() -> tuple[list[str], list[str], str]:
+    """(prompts, their reference summaries, where from): the lab's length window of real
+    DialogSum dialogues when they are at hand, else of the tiny fixture's."""
     folder = Path(os.environ.get("BENCH_DIALOGSUM_DIR", SHARED_DIALOGSUM))
     files = sorted(folder.glob("*.jsonl")) if folder.exists() else []
     if files:
@@ -40,7 +47,8 @@ def benchmark_dialogues() -> tuple[list[str], str]:
         source = "tiny fixture"
     lengths = table["dialogue"].str.len()
     kept = table[(lengths > 200) & (lengths <= 1000)]  # the lab's length window
-    return [PROMPT_TEMPLATE.format(dialogue=d) for d in kept["dialogue"]], source
+    prompts = [PROMPT_TEMPLATE.format(dialogue=d) for d in kept["dialogue"]]
+    return prompts, list(kept["summary"]), source
 
 
 def tokenizers(prompts: list[str]):
@@ -49,9 +57,13 @@ def tokenizers(prompts: list[str]):
     return tiny_builder.t5_style_tokenizer(corpus), tiny_builder.roberta_style_tokenizer(corpus)
 
 
+FLAN_T5_BASE_WIDTH = (768, 2048)  # d_model, d_ff
+
+
 def flan_t5_base_shape(dtype: torch.dtype, device: torch.device):
     torch.manual_seed(0)
-    config = T5Config(vocab_size=32128, d_model=768, d_kv=64, d_ff=2048, num_layers=12,
+    config = T5Config(vocab_size=32128, d_model=FLAN_T5_BASE_WIDTH[0], d_kv=64,
+                      d_ff=FLAN_T5_BASE_WIDTH[1], num_layers=12,
                       num_decoder_layers=12, num_heads=12, feed_forward_proj="gated-gelu",
                       tie_word_embeddings=False, pad_token_id=0, eos_token_id=1,
                       decoder_start_token_id=0)

@@ -55,9 +55,18 @@ def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype,
         if torch.cuda.is_bf16_supported():
             return torch.bfloat16, "auto: a GPU with bfloat16"
         return torch.float32, "auto: a GPU without bfloat16"
-    if device.type != "cpu" or not cpu_has_native_bf16():
-        return torch.float32, f"auto: no native bfloat16 on this {device.type}"
-    speedup = bf16_speedup(*model_width(settings))
+    if device.type != "cpu":
+        return torch.float32, f"auto: float32 on {device.type}"
+    return cpu_dtype(lambda: model_width(settings))
+
+
+def cpu_dtype(width) -> tuple[torch.dtype, str]:
+    """(dtype, why) on this CPU for a model of `width()` = (hidden, feed-forward) sizes, asked
+    only where bfloat16 is native: bfloat16 where a layer that wide runs at least
+    BF16_MIN_SPEEDUP as fast in it."""
+    if not cpu_has_native_bf16():
+        return torch.float32, "auto: no native bfloat16 on this CPU"
+    speedup = bf16_speedup(*width())
     faster = f"a layer of the policy's width ran {speedup:.1f}x as fast in bfloat16"
     if speedup >= BF16_MIN_SPEEDUP:
         return torch.bfloat16, f"auto: native bfloat16 on this CPU, {faster}"

@@ -140,7 +140,7 @@ class Settings:
     eval_samples_per_prompt: int = 4
     """k, the samples per prompt for the expected maximum toxicity"""
     eval_batch_size: int = 0
-    """prompts per generation batch in evaluation; 0: 1024 on GPU (halved if OOM), 16 on CPU"""
+    """prompts per generation batch in evaluation; 0: 1024 on GPU (halved if OOM), 32 on CPU"""
     qualitative_rows: int = 20
     """test dialogues shown in the before/after table"""
 

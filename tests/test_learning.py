@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from detox_helpers.models import pick_dtype
 from detox_helpers.tiny import claims
 
 
@@ -33,6 +35,9 @@ def test_the_report_is_short_opens_with_the_verdict_and_shows_no_paths(demo_run)
     assert len(report.split()) <= 800 and "## Verdict" in report.splitlines()[:30]
     checkout = str(Path(__file__).resolve().parents[1])
     assert checkout not in report and str(settings.artifacts) not in report
+    # the precision each part ran in, as recorded: what `auto` picks on this machine
+    ran = str(pick_dtype(settings, torch.device("cpu"))).removeprefix("torch.")
+    assert (f"training `{ran}`, baseline `{ran}`, detoxified `{ran}`") in report
 
 
 def test_each_claim_breaks_on_figures_just_past_its_bound(demo_run):

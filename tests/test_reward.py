@@ -80,6 +80,15 @@ def test_long_texts_are_truncated_to_the_model_limit(classifier):
     assert scores[2] > 0.5 > scores[1]
 
 
+def test_texts_scored_in_length_sorted_batches_come_back_in_the_callers_order(classifier):
+    model, tokenizer = classifier
+    texts = [CLEAN, INSULT + " " + CLEAN * 3, "Fine.", INSULT, CLEAN * 2]  # lengths mixed
+    alone = torch.cat([RewardModel(model, tokenizer).logits([t]) for t in texts])
+    batched = RewardModel(model, tokenizer, batch_size=2).logits(texts)
+    assert torch.allclose(batched, alone, atol=1e-5)
+    assert not torch.allclose(batched, alone.flip(0), atol=1e-5)  # the rows differ
+
+
 def test_reward_reads_the_summary_or_prompt_plus_summary():
     assert reward_texts(["P1", "P2"], ["s1", "s2"], "summary") == ["s1", "s2"]
     assert reward_texts(["P1", "P2"], ["s1", "s2"], "prompt+summary") == ["P1 s1", "P2 s2"]
