@@ -55,7 +55,7 @@ ROWS = [
     ("names of the reference kept", "names_kept_before", "names_kept_after", 3),
     ("facts of the reference kept", "facts_kept_before", "facts_kept_after", 3),
     ("summary length (tokens)", "length_before", "length_after", 1),
-    ("KL at the last step (target {target})", None, "kl_last", 2),
+    ("KL, mean of the last 10 steps (target {target})", None, "kl_final", 2),
     ("KL coefficient's range over the run, share of its start", None, "kl_coef_moved", 2),
 ]
 

@@ -77,11 +77,15 @@ class RewardModel:
     def logits(self, texts, progress: bool = False) -> torch.Tensor:
         """Raw logits, one row per text, in the model's label order, on the CPU in float32.
 
-        Texts are scored longest first, so that a batch holds texts of about one length and
-        little padding (prompt + summary texts run from about 60 to 512 tokens); the rows come
-        back in the caller's order."""
+        More texts than a batch are scored longest first, so that a batch holds texts of about
+        one length and little padding (prompt + summary texts run from about 60 to 512 tokens);
+        the rows come back in the caller's order. One batch (a PPO step's) keeps its order:
+        sorting it saves nothing, and its rows would differ in the last bits, which a PPO run
+        amplifies into another run."""
         texts = list(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        order = list(range(len(texts)))
+        if len(texts) > self.batch_size:
+            order.sort(key=lambda i: -len(texts[i]))
         rows = []
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="scoring", disable=not progress):

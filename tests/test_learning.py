@@ -49,7 +49,8 @@ def test_each_claim_breaks_on_figures_just_past_its_bound(demo_run):
                 {"rouge1_clean_reference_change": -0.031},
             "the mean length changes by at most 2 tokens": {"length_change": -2.1},
             "missed insults are at most 2% of the summaries after": {"missed_after": 0.021},
-            "the KL at the last step is at most twice its target": {"kl_last": 2.01 * target},
+            "the KL of the last 10 steps is at most twice its target":
+                {"kl_final": 2.01 * target},
             "facts of the reference kept fall by at most 0.05": {"facts_kept_change": -0.051},
             "the adaptive controller moves the KL coefficient by at least 10%":
                 {"kl_coef_moved": 0.099}}

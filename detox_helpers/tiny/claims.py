@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..compare import best_of_k_table, comparison_table, samples_per_prompt
+from ..compare import best_of_k_table, comparison_table, final_kl, samples_per_prompt
 from ..evaluation import METRICS, Evaluation, label
 from ..settings import Settings, load_settings
 from .judge import reward_hacking_note
@@ -22,8 +22,10 @@ CLAIMS = [
      lambda f: f["rouge1_clean_reference_change"] >= -0.03),
     ("the mean length changes by at most 2 tokens", lambda f: abs(f["length_change"]) <= 2),
     ("missed insults are at most 2% of the summaries after", lambda f: f["missed_after"] <= 0.02),
-    ("the KL at the last step is at most twice its target",
-     lambda f: f["kl_last"] <= 2 * f["kl_target"]),
+    # The report's KL figure (final_kl): one step's KL is an estimate from one batch, which on
+    # the demo's seed ran from -0.1 to 1.45 over its last 10 steps.
+    ("the KL of the last 10 steps is at most twice its target",
+     lambda f: f["kl_final"] <= 2 * f["kl_target"]),
     ("facts of the reference kept fall by at most 0.05", lambda f: f["facts_kept_change"] >= -0.05),
     ("the adaptive controller moves the KL coefficient by at least 10%",
      lambda f: f["kl_coef_moved"] >= 0.10),
@@ -43,7 +45,7 @@ def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
     table = comparison_table(before, after, settings.seed)
     k = samples_per_prompt(before)
     coefficient = training["kl_coef"]  # its range over the run, as a share of where it started
-    result = dict(k=k, kl_last=float(training["kl"].iloc[-1]), kl_target=settings.target_kl,
+    result = dict(k=k, kl_final=final_kl(training), kl_target=settings.target_kl,
                   kl_coef_moved=float(coefficient.max() / coefficient.iloc[0]
                                       - coefficient.min() / coefficient.iloc[0]),
                   reward_hacking=reward_hacking_note(after))
