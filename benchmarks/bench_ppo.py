@@ -72,10 +72,12 @@ def timed(device, work):
 
 def profile_optimisation(trainer, device) -> dict:
     """Time the parts of `PPOTrainer.step` (seconds summed per part, since the last reset):
-    its scoring passes (`batched_forward_pass`: policy with values, then the reference), the
-    mini-batch updates (`train_minibatch`); the rest of the step is advantages, statistics and
-    host syncs. Wraps the trainer's own methods; what they compute is unchanged."""
-    seconds = {"scoring passes": 0.0, "mini-batch updates": 0.0}
+    its forward passes (`batched_forward_pass`: the policy with values and the reference, both
+    without gradients, then each mini-batch's own forward with them), and the mini-batches'
+    backward passes and optimiser steps (`train_minibatch`); the rest of the step is
+    advantages, statistics and host syncs. Wraps the trainer's own methods; what they compute
+    is unchanged."""
+    seconds = {"forward passes": 0.0, "backward and optimiser": 0.0}
 
     def timing(part, method):
         def wrapper(*args, **kwargs):
@@ -84,8 +86,8 @@ def profile_optimisation(trainer, device) -> dict:
             return result
         return wrapper
 
-    trainer.batched_forward_pass = timing("scoring passes", trainer.batched_forward_pass)
-    trainer.train_minibatch = timing("mini-batch updates", trainer.train_minibatch)
+    trainer.batched_forward_pass = timing("forward passes", trainer.batched_forward_pass)
+    trainer.train_minibatch = timing("backward and optimiser", trainer.train_minibatch)
     return seconds
 
 
@@ -149,8 +151,8 @@ def main():
                         help="also time the batched step with a static KV cache (compiled on "
                              "CUDA), if the default is not that already")
     parser.add_argument("--profile-optimisation", action="store_true",
-                        help="split the optimisation phase into trl's scoring passes, "
-                             "mini-batch updates and the rest")
+                        help="split the optimisation phase into trl's forward passes, the "
+                             "backward passes and optimiser steps, and the rest")
     parser.add_argument("--dynamic", action="store_true",
                         help="also time the batched step with the dynamic KV cache, if the "
                              "default is not that already")
