@@ -110,7 +110,9 @@ def test_native_bfloat16_is_read_off_the_processor():
         pytest.skip("no /proc/cpuinfo to compare with")
     words = set(flags.read_text().split())
     assert models.cpu_has_native_bf16() == bool({"avx512_bf16", "amx_bf16"} & words)
+    state = torch.get_rng_state()
     assert models.bf16_speedup(64, 128) > 0
+    assert torch.equal(torch.get_rng_state(), state)  # timing draws nothing from the lab's state
 
 
 def test_a_cuda_device_without_a_gpu_is_a_clear_error(monkeypatch):
