@@ -134,12 +134,14 @@ def settings_section(settings: Settings, trained_with: dict | None, sizes: dict,
 
 def precision_line(settings: Settings, trained_with: dict | None, before: Evaluation,
                    after: Evaluation) -> str:
-    """The precision of the policy's frozen weights in each part of the run, as recorded."""
+    """The precision of the policy's frozen weights in each part of the run, as recorded (LoRA,
+    the value head and the reward model are float32 always)."""
     ran = {"training": (trained_with or {}).get("precision_ran"),
            "baseline": before.record.get("precision"), "detoxified": after.record.get("precision")}
-    return ("- precision that ran (the policy's frozen weights; LoRA, value head and reward "
-            f"model in float32; setting precision `{settings.precision}`): "
-            + ", ".join(f"{what} `{dtype or 'not recorded'}`" for what, dtype in ran.items()))
+    head = f"- frozen weights' precision (setting `{settings.precision}`): "
+    if len(set(ran.values())) == 1:
+        return head + f"`{ran['training'] or '?'}` throughout"
+    return head + ", ".join(f"{what} `{dtype or '?'}`" for what, dtype in ran.items())
 
 
 def training_section(training: pd.DataFrame, folder: Path) -> list[str]:

@@ -37,7 +37,7 @@ def test_the_report_is_short_opens_with_the_verdict_and_shows_no_paths(demo_run)
     assert checkout not in report and str(settings.artifacts) not in report
     # the precision each part ran in, as recorded: what `auto` picks on this machine
     ran = str(pick_dtype(settings, torch.device("cpu"))).removeprefix("torch.")
-    assert (f"training `{ran}`, baseline `{ran}`, detoxified `{ran}`") in report
+    assert f"precision (setting `auto`): `{ran}` throughout" in report
 
 
 def test_each_claim_breaks_on_figures_just_past_its_bound(demo_run):

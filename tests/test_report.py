@@ -279,3 +279,15 @@ def test_the_methods_table_sets_best_of_k_and_trained_policies_against_the_start
     assert table.loc["PPO", "high"] < 0 and "ROUGE-1" in table
     said = compare.methods_verdict(table, {"PPO": after, "RLOO": before})
     assert "RLOO minus PPO: +" in said and "so PPO ends less toxic than RLOO" in said
+
+
+def test_the_report_names_the_precision_each_part_ran_in():
+    settings = load_settings("tiny", environ={})
+    before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0.0, 0.0, 0.0])
+    after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["a", "b", "c"], [0.0, 0.0, 0.0])
+    before.record["precision"], after.record["precision"] = "float32", "bfloat16"
+    line = report.precision_line(settings, {"precision_ran": "bfloat16"}, before, after)
+    assert line.endswith("training `bfloat16`, baseline `float32`, detoxified `bfloat16`")
+    after.record["precision"] = "float32"
+    line = report.precision_line(settings, {"precision_ran": "float32"}, before, after)
+    assert line.endswith("`float32` throughout")
