@@ -69,9 +69,10 @@ def save_figure(ax_or_axes, path: Path) -> str:
 
 def write_report(settings: Settings, before: Evaluation, after: Evaluation,
                  training: pd.DataFrame, folder: Path | None = None,
-                 trained_with: dict | None = None) -> Path:
+                 trained_with: dict | None = None, trained_precision: str | None = None) -> Path:
     """Write report.md and its figures into `folder` (default: the layout's report folder),
-    the verdict first. `trained_with`: the settings training ran with (its record)."""
+    the verdict first. `trained_with`, `trained_precision`: the settings training ran with and
+    the precision of its frozen weights (its record)."""
     folder = Path(folder or settings.layout.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     k = compare.samples_per_prompt(before)
@@ -92,7 +93,9 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
               markdown_table(examples[[c for c in EXAMPLE_COLUMNS if c in examples]]), ""]
     lines += settings_section(settings, trained_with, before.record["data"], k,
                               before.per_sample["prompt"].nunique())
-    lines[-1:-1] = [precision_line(settings, trained_with, before, after)]
+    lines[-1:-1] = [precision_line(settings, dict(training=trained_precision,
+                                                  baseline=before.record.get("precision"),
+                                                  detoxified=after.record.get("precision")))]
     path = folder / settings.layout.report.name
     write_atomically(path, "\n".join(lines))
     return path
@@ -132,12 +135,9 @@ def settings_section(settings: Settings, trained_with: dict | None, sizes: dict,
                     for group, names in REPORTED_SETTINGS.items()] + [""]
 
 
-def precision_line(settings: Settings, trained_with: dict | None, before: Evaluation,
-                   after: Evaluation) -> str:
-    """The precision of the policy's frozen weights in each part of the run, as recorded (LoRA,
-    the value head and the reward model are float32 always)."""
-    ran = {"training": (trained_with or {}).get("precision_ran"),
-           "baseline": before.record.get("precision"), "detoxified": after.record.get("precision")}
+def precision_line(settings: Settings, ran: dict) -> str:
+    """The precision of the policy's frozen weights in each part of the run (`ran`: part ->
+    dtype, as recorded); LoRA, the value head and the reward model are float32 always."""
     head = f"- frozen weights' precision (setting `{settings.precision}`): "
     if len(set(ran.values())) == 1:
         return head + f"`{ran['training'] or '?'}` throughout"
@@ -192,8 +192,8 @@ def build_report(settings: Settings) -> Path:
     training = pd.read_csv(settings.layout.stats_file)
     before, after = (load_evaluation(settings, name) for name in ("baseline", "detoxified"))
     check_made_by(settings, before, after)
-    ran = {"precision_ran": record.get("precision")}  # beside the settings it trained with
-    return write_report(settings, before, after, training, trained_with=record["settings"] | ran)
+    return write_report(settings, before, after, training, trained_with=record["settings"],
+                        trained_precision=record.get("precision"))
 
 
 def check_made_by(settings: Settings, before: Evaluation, after: Evaluation) -> None:

@@ -281,13 +281,14 @@ def test_the_methods_table_sets_best_of_k_and_trained_policies_against_the_start
     assert "RLOO minus PPO: +" in said and "so PPO ends less toxic than RLOO" in said
 
 
-def test_the_report_names_the_precision_each_part_ran_in():
-    settings = load_settings("tiny", environ={})
+def test_the_report_names_the_precision_each_part_ran_in(tmp_path):
+    settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
     before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0.0, 0.0, 0.0])
     after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["a", "b", "c"], [0.0, 0.0, 0.0])
     before.record["precision"], after.record["precision"] = "float32", "bfloat16"
-    line = report.precision_line(settings, {"precision_ran": "bfloat16"}, before, after)
-    assert line.endswith("training `bfloat16`, baseline `float32`, detoxified `bfloat16`")
-    after.record["precision"] = "float32"
-    line = report.precision_line(settings, {"precision_ran": "float32"}, before, after)
-    assert line.endswith("`float32` throughout")
+    training = pd.DataFrame([dict.fromkeys(STAT_COLUMNS, 0.5) | {"step": s} for s in (1, 2)])
+    text = report.write_report(settings, before, after, training, tmp_path / "report",
+                               trained_precision="bfloat16").read_text()
+    assert "training `bfloat16`, baseline `float32`, detoxified `bfloat16`" in text
+    same = {"training": "float32", "baseline": "float32", "detoxified": "float32"}
+    assert report.precision_line(settings, same).endswith("`float32` throughout")
