@@ -36,14 +36,14 @@ from shapes import (
 )
 
 from detox_helpers.generation import cache_for, generate
-from detox_helpers.ppo import FirstTokenPPOTrainer
+from detox_helpers.ppo import FirstTokenPPOTrainer, one_scoring_pass
 from detox_helpers.reward import RewardModel, reward_texts
 from detox_helpers.settings import load_settings
 
 
 def build_trainer(settings, policy, tokenizer):
     """Notebook 04's trainer on `policy`: a fresh LoRA and a value head, the first-token
-    repair, one scoring pass over the batch on a GPU (the notebook's default)."""
+    repair, one scoring pass over the batch where the notebook takes it (`one_scoring_pass`)."""
     from peft import LoraConfig, TaskType
     from trl import AutoModelForSeq2SeqLMWithValueHead, PPOConfig
 
@@ -58,7 +58,7 @@ def build_trainer(settings, policy, tokenizer):
                        remove_unused_columns=False,
                        accelerator_kwargs={"cpu": True} if settings.device == "cpu" else {})
     trainer = FirstTokenPPOTrainer(config=config, model=model, tokenizer=tokenizer)
-    trainer.scoring_in_one_pass = next(policy.parameters()).device.type == "cuda"
+    trainer.scoring_in_one_pass = one_scoring_pass(model)
     return trainer
 
 
@@ -94,7 +94,7 @@ def profile_optimisation(trainer, device) -> dict:
 @torch.no_grad()  # as trl's step scores (with the graph kept, batch 16 ran out of 24 GB)
 def compare_scoring(trainer, queries, new_tokens, device, repeats=3) -> None:
     """One scoring pass over the batch, trl's way (chunks of mini_batch_size) and in one pass
-    (`scoring_in_one_pass`, the default on a GPU), timed in this process, ratio printed."""
+    (`scoring_in_one_pass`, see `one_scoring_pass`), timed in this process, ratio printed."""
     responses = [torch.randint(5, 1000, (new_tokens,), device=device) for _ in queries]
     inputs = trainer.prepare_model_inputs(list(queries), responses)
     seconds = {}
@@ -104,7 +104,7 @@ def compare_scoring(trainer, queries, new_tokens, device, repeats=3) -> None:
         _, spent = timed(device, lambda: [trainer.batched_forward_pass(
             trainer.model, queries, responses, inputs) for _ in range(repeats)])
         seconds[one_pass] = spent / repeats
-    trainer.scoring_in_one_pass = device.type == "cuda"
+    trainer.scoring_in_one_pass = one_scoring_pass(trainer.model)
     print(f"one scoring pass: in chunks of {trainer.config.mini_batch_size} {seconds[False]:.3f} "
           f"s, in one pass {seconds[True]:.3f} s ({seconds[False] / seconds[True]:.2f}x)")
 

@@ -51,7 +51,7 @@ def test_the_first_token_of_every_summary_is_in_the_loss(trained):
 
 def test_one_scoring_pass_over_the_batch_computes_what_trls_chunks_do(trained):
     trainer = trained["ppo_trainer"]                           # batch 4, mini-batch 2
-    assert not trainer.scoring_in_one_pass                     # the CPU keeps trl's chunks
+    assert not trainer.scoring_in_one_pass          # a CPU in float32 keeps trl's chunks
     queries = [torch.tensor([5, 6, 7, 1]), torch.tensor([8, 9, 1]), torch.tensor([4, 1]),
                torch.tensor([3, 3, 3, 3, 1])]
     responses = [torch.tensor([0, 11, 12, 13, 1]), torch.tensor([0, 14, 1]),

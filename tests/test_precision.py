@@ -93,6 +93,7 @@ def test_ppo_in_bfloat16_trains_float32_lora_and_value_head_and_records_it(isola
     trained = {p.dtype for p in run["model"].parameters() if p.requires_grad}
     frozen = {p.dtype for p in run["model"].parameters() if not p.requires_grad}
     assert trained == {torch.float32} and frozen == {torch.bfloat16}
+    assert run["ppo_trainer"].scoring_in_one_pass  # bfloat16 on a CPU scores a batch in one pass
     state = run["ppo_trainer"].optimizer.state.values()
     assert state and all(v.dtype == torch.float32 for s in state for v in s.values()
                          if torch.is_tensor(v) and v.is_floating_point())
