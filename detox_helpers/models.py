@@ -94,7 +94,7 @@ def model_width(settings: Settings) -> tuple[int, int]:
 @functools.cache
 def bf16_speedup(hidden: int, feed_forward: int, tokens: int = 512) -> float:
     """float32's time over bfloat16's for one feed-forward layer on `tokens` tokens: measured
-    once per width and process, in a few milliseconds.
+    once per width and process, in under 0.1 s.
 
     Both precisions are warmed up before either is timed, then timed in turns, best of five,
     each timing long enough to read (a narrow layer is repeated). Timing float32 first, once,
