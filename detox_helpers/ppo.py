@@ -71,9 +71,9 @@ class FirstTokenPPOTrainer(PPOTrainer):
 def one_scoring_pass(model) -> bool:
     """Whether the trainer should score a batch in one pass (`scoring_in_one_pass`): on a GPU,
     and on a CPU whose frozen weights are bfloat16, where it measured 1.17x and 1.22x (2-core
-    Xeon with AMX, flan-t5-base shapes, batch 16). A CPU in float32 keeps trl's chunks: there one pass
-    measured 1.00x on that Xeon and slower on a 2-core AMD EPYC (batch 16: 7.8 s against 6.8 s
-    chunked)."""
+    Xeon with AMX, flan-t5-base shapes, batch 16). A CPU in float32 keeps trl's chunks: there
+    one pass measured 1.00x on that Xeon and slower on a 2-core AMD EPYC (batch 16: 7.8 s
+    against 6.8 s chunked)."""
     on_gpu = next(model.parameters()).device.type == "cuda"
     return on_gpu or weights_precision(model) == "bfloat16"
 
