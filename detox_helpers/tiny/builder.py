@@ -23,7 +23,7 @@ from . import fixture
 from .world import builder_stamp, world_settings
 
 SEED = 0
-DIALOGUES = 240                 # the lab's dataset
+DIALOGUES = 480                 # the lab's dataset: 88 test prompts, 33 name someone
 PRETRAIN_DIALOGUES = 3000       # the tiny T5's own "pre-training" corpus, other dialogues
 CLASSIFIER_TEXTS = 8000
 T5_WIDTH, T5_STEPS, T5_LEARNING_RATE = 64, 2000, 3e-3
