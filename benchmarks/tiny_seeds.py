@@ -11,8 +11,8 @@ from this script, never from a hand.
     .venv/bin/python benchmarks/tiny_seeds.py --readme \
         --from-json artifacts/benchmarks/tiny-seeds.json   # the table again, no measuring
 
-The claims (`detox_helpers.tiny.claims.CLAIMS`, asserted by the tests) and the aims not yet
-met (`GOALS`, reported only) are each counted over the seeds.
+The claims (`detox_helpers.tiny.claims.CLAIMS`, asserted by the tests) are each counted over
+the seeds.
 """
 
 from __future__ import annotations
@@ -100,9 +100,6 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
               "| claim | seeds where it held |", "|---|---|"]
     for claim, holds in claims.CLAIMS:
         lines.append(f"| {claim} | {sum(bool(holds(r)) for r in results)} of {len(results)} |")
-    for goal, holds in claims.GOALS:  # reported, not asserted: they do not hold everywhere yet
-        lines.append(f"| *aim, not yet a claim:* {goal} | "
-                     f"{sum(bool(holds(r)) for r in results)} of {len(results)} |")
     for claim, _ in claims.RLOO_CLAIMS if with_rloo else ():
         held = sum(claim not in claims.rloo_failed(r) for r in results)
         lines.append(f"| RLOO: {claim} | {held} of {len(results)} |")

@@ -269,7 +269,7 @@ def profile_defaults(profile: str) -> dict:
             # dialogue: there, PPO's first-word changes swapped one person for another.
             lora_r=16, lora_target_modules="SelfAttention.q,SelfAttention.v", learning_rate=5e-4,
             ppo_epochs=2, max_ppo_steps=160, checkpoint_every=40,
-            init_kl_coef=0.3, target_kl=0.5, kl_horizon=300, output_min_length=24,
+            init_kl_coef=0.4, target_kl=0.5, kl_horizon=300, output_min_length=24,
             output_max_length=40,
             eval_max_new_tokens=40, eval_batch_size=48, qualitative_rows=12,
             sft_steps=150, sft_batch_size=16,

@@ -27,15 +27,13 @@ CLAIMS = [
     ("the KL of the last 10 steps is at most twice its target",
      lambda f: f["kl_final"] <= 2 * f["kl_target"]),
     ("facts of the reference kept fall by at most 0.05", lambda f: f["facts_kept_change"] >= -0.05),
+    # Names: PPO once swapped the reference's person for another at the summary's first word
+    # ("Rosa checks in ..." -> "Hugo checks in ..."), where it unlearns the opening insults; LoRA
+    # off the cross-attention made that rare (docs/design.md). The figure rests on the 33 test
+    # prompts whose reference names someone (132 summaries: 0.05 is about seven of them).
+    ("names of the reference kept fall by at most 0.05", lambda f: f["names_kept_change"] >= -0.05),
     ("the adaptive controller moves the KL coefficient by at least 10%",
      lambda f: f["kl_coef_moved"] >= 0.10),
-]
-# Aims the seeds benchmark reports but no check asserts, because they do not hold in every
-# seed yet. Names: PPO sometimes swaps the reference's person for another ("Dana books ..." ->
-# "Carlos books ..."); the figure rests on the 10 test prompts whose reference names someone
-# (40 summaries: 0.05 is two of them).
-GOALS = [
-    ("names of the reference kept fall by at most 0.05", lambda f: f["names_kept_change"] >= -0.05),
 ]
 
 
