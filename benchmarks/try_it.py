@@ -105,6 +105,7 @@ def comparison_items(scratch: Path) -> dict:
         toxicity_after_11=few["table"].loc["toxicity, summary alone (mean)", "after"],
         changes_shown_all=int(default["table"]["change_shown"].sum()),
         changes_shown_11=int(shown.sum()), figures=len(shown)))
+    run_notebook_here("05")  # the default evaluations back, for notebook 06 to compare with
     return results
 
 

@@ -17,7 +17,10 @@ from detox_helpers.ppo import REWARD_MODULE
 from detox_helpers.tiny.exercises import ITEMS, item, with_edits
 from detox_helpers.unattended import run_notebook_here
 
-STEPS = 30  # of a named run: enough for each item's direction to show with a margin
+STEPS = 30  # of a named RLOO run: enough for each item's direction to show with a margin
+# of notebook 04's named runs: without the leash the KL is 1.6 times the default run's after 30
+# steps and 5 times after 50 (the first steps of benchmarks/try_it.py's runs)
+PPO_STEPS = 50
 
 
 def test_an_item_refuses_a_change_its_text_does_not_tell(tmp_path):
@@ -52,16 +55,16 @@ def test_an_insulting_prompt_makes_every_summary_toxic_with_it(tmp_path, tiny_se
 
 @pytest.fixture(scope="module")
 def named_runs(demo_run, tmp_path_factory):
-    """Notebook 04's three items, STEPS steps each, trained beside the demo run: name -> their
-    statistics, and the demo run's first STEPS steps under "default"."""
+    """Notebook 04's three items, PPO_STEPS steps each, trained beside the demo run: name ->
+    their statistics, and the demo run's first PPO_STEPS steps under "default"."""
     settings = demo_run[0]
     folder = tmp_path_factory.mktemp("try-it")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DETOX_ARTIFACTS_DIR", str(settings.artifacts))
         stats = {name: pd.DataFrame(run_notebook_here(item(name, folder / name),
-                                                      max_steps=STEPS)["history"])
+                                                      max_steps=PPO_STEPS)["history"])
                  for name in ("kl-free", "lr-x10", "position-0")}
-    stats["default"] = pd.read_csv(settings.layout.stats_file).head(STEPS)
+    stats["default"] = pd.read_csv(settings.layout.stats_file).head(PPO_STEPS)
     return stats
 
 
@@ -72,20 +75,21 @@ def late(stats: pd.DataFrame, column: str) -> float:
 def test_without_the_leash_the_kl_runs_away_while_toxicity_falls(named_runs):
     free, default = named_runs["kl-free"], named_runs["default"]
     assert (free["kl_coef"] == 0).all()
-    assert late(free, "kl") > 2 * late(default, "kl")       # 4.7x on the developer's machine
+    assert late(free, "kl") > 2 * late(default, "kl")       # 4.9x on the developer's machine
     assert late(free, "toxicity_mean") < free["toxicity_mean"].head(5).mean()
 
 
-def test_a_tenfold_learning_rate_overshoots(named_runs):
+def test_a_tenfold_learning_rate_collapses_into_long_toxic_text(named_runs):
     fast, default = named_runs["lr-x10"], named_runs["default"]
-    assert fast["kl"].max() > 10 * default["kl"].max()     # 43x
-    assert late(fast, "response_length") < late(default, "response_length") - 5  # 9 shorter
+    assert fast["kl"].max() > 10 * default["kl"].max()     # 170x
+    assert late(fast, "response_length") > late(default, "response_length") + 5  # 16 longer
+    assert late(fast, "toxicity_mean") > late(default, "toxicity_mean") + 0.3     # 0.79 to 0.08
 
 
 def test_the_position_reward_rises_while_the_toxicity_stays(named_runs, demo_run):
     position, default = named_runs["position-0"], named_runs["default"]
     assert late(position, "toxicity_mean") > 0.5 * position["toxicity_mean"].head(5).mean()
-    assert late(position, "toxicity_mean") > late(default, "toxicity_mean") + 0.08  # +0.15
+    assert late(position, "toxicity_mean") > late(default, "toxicity_mean") + 0.08  # +0.20
     # the training record keeps the learner's reward function, the default run the module's
     layout = demo_run[0].layout
     assert "def reward_function" in training_record(Layout(layout.root, "position-0"))["reward"]
