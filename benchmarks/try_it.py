@@ -145,9 +145,9 @@ def main() -> None:
                        "notebook 05": comparison_items(Path(scratch)),
                        "notebook 06": rloo_items(Path(scratch))}
     results["seconds"] = time.perf_counter() - started
-    (OUTPUT.with_name("try-it-06.json") if only_rloo else OUTPUT).write_text(
-        json.dumps(results, indent=2, default=float))
-    print(f"\n{results['seconds']:.0f} s; written {OUTPUT}")
+    written = OUTPUT.with_name("try-it-06.json") if only_rloo else OUTPUT
+    written.write_text(json.dumps(results, indent=2, default=float))
+    print(f"\n{results['seconds']:.0f} s; written {written}")
 
 
 if __name__ == "__main__":
