@@ -91,9 +91,10 @@ def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(wit
     env = {**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts), "OMP_NUM_THREADS": "1",
            **{f"DETOX_{k.upper()}": str(v) for k, v in SMALL.items()},
            "DETOX_CHECKPOINT_EVERY": "1", "DETOX_MAX_PPO_STEPS": "40",
-           # enough test prompts for notebook 03's "toxic enough" check (3 of the first 10
-           # references insult; 1 of the first 4)
-           "DETOX_EVAL_SIZE": "10"}
+           # enough test prompts for notebook 03's "toxic enough" check: its interval's low end
+           # must clear 0.05, and 3 of the first 12 references insult (with 10 prompts it did
+           # not clear it in CI)
+           "DETOX_EVAL_SIZE": "24"}
     process = subprocess.Popen([sys.executable, "-m", "detox_helpers", "demo"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
