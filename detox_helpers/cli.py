@@ -103,9 +103,10 @@ def run_lab(profile: str | None) -> None:
     settings = checked_settings()
     print(f"\nAll {len(numbers)} notebooks ran on the {settings.profile!r} profile in "
           f"{time.perf_counter() - started:.0f} s. Executed copies: {shown(output.parent)}")
-    report = settings.layout.report
-    if report.exists() and report.stat().st_mtime >= started_at:  # written by this run
-        print(f"Report: {shown(report)}")
+    for label, page in (("Report", settings.layout.report),
+                        ("Beyond PPO", settings.layout.methods_report)):
+        if page.exists() and page.stat().st_mtime >= started_at:  # written by this run
+            print(f"{label}: {shown(page)}")
 
 
 def checked_settings():

@@ -184,6 +184,8 @@ class Layout:
         self.instruct_adapter = self.root / "instruct-adapter"
         self.report_dir = self.run_root / "report"
         self.report = self.report_dir / "report.md"
+        # notebook 06's own page: appended to report.md it took the handout past 800 words
+        self.methods_report = self.report_dir / "beyond_ppo.md"
         self.benchmarks = self.root / "benchmarks"
         self.lock_file = self.run_root / ".lock"  # held by the command writing this run
         self.rloo_dir = self.run_root / "rloo"  # notebook 06: its statistics and adapter

@@ -101,19 +101,18 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     return path
 
 
-METHODS_HEADING = "## Beyond PPO: RLOO beside PPO and best-of-k"
+METHODS_HEADING = "# Beyond PPO: RLOO beside PPO and best-of-k"
 
 
-def add_methods_section(settings: Settings, table: pd.DataFrame, verdict: str) -> Path:
-    """Notebook 06's side-by-side table and verdict as the report's last section (replacing
-    an earlier one); notebook 05 writes the rest of the report."""
-    path = settings.layout.report
-    if not path.exists():
-        raise DetoxError(f"No report in {shown(path.parent)} yet: run notebook 05 "
-                         "(`python -m detox_helpers compare`) first.")
-    text = path.read_text().split(METHODS_HEADING)[0].rstrip("\n")
-    section = [METHODS_HEADING, "", verdict, "", markdown_table(table.reset_index()), ""]
-    write_atomically(path, text + "\n\n" + "\n".join(section))
+def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str) -> Path:
+    """Notebook 06's side-by-side table and verdict, on a page of its own beside report.md
+    (which notebook 05 writes and keeps to its 800 words)."""
+    path = settings.layout.methods_report
+    lines = [METHODS_HEADING, "", f"Beside [the PPO report]({settings.layout.report.name}), "
+             f"{settings.profile} profile, seed {settings.seed}.", "", verdict, "",
+             markdown_table(table.reset_index()), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, "\n".join(lines))
     return path
 
 
