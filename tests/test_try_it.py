@@ -17,7 +17,9 @@ from detox_helpers.ppo import REWARD_MODULE
 from detox_helpers.tiny.exercises import ITEMS, item, with_edits
 from detox_helpers.unattended import run_notebook_here
 
-STEPS = 30  # of a named RLOO run: enough for each item's direction to show with a margin
+# of a named RLOO run: enough for each item's direction to show with a margin (after 30 steps
+# on the 480-dialogue world, reward by position was 0.065 above the default run, short of 0.08)
+STEPS = 50
 # of notebook 04's named runs: without the leash the KL is 1.6 times the default run's after 30
 # steps and 5 times after 50 (the first steps of benchmarks/try_it.py's runs)
 PPO_STEPS = 50
@@ -178,5 +180,6 @@ def test_rloo_without_the_leash_stays_about_as_near_the_reference(rloo_runs):
 @pytest.mark.long
 def test_rloo_rewarded_by_position_makes_the_summaries_more_toxic(rloo_runs):
     by_position, default = (rloo_row(rloo_runs, name) for name in ("rloo-position-0", "default"))
-    # 30 steps: no fall at all (+0.02 against the default's -0.13); 160 steps: +0.24, surely
+    # 30 steps: 0.32 against the default's 0.26 (from 0.32); 160 steps (the item's text): 0.50
+    # against 0.07
     assert by_position["high"] > 0 and by_position["toxicity"] > default["toxicity"] + 0.08
