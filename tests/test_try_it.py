@@ -17,12 +17,10 @@ from detox_helpers.ppo import REWARD_MODULE
 from detox_helpers.tiny.exercises import ITEMS, item, with_edits
 from detox_helpers.unattended import run_notebook_here
 
-# of a named RLOO run: enough for each item's direction to show with a margin (after 30 steps
-# on the 480-dialogue world, reward by position was 0.065 above the default run, short of 0.08)
+# steps of a named run (notebooks 04 and 06): enough for each item's direction to show with a
+# margin. After 30, PPO without the leash had 1.6 times the default run's KL (5 times after 50),
+# and RLOO rewarded by position was 0.065 above the default run's toxicity (the test asks 0.08).
 STEPS = 50
-# of notebook 04's named runs: without the leash the KL is 1.6 times the default run's after 30
-# steps and 5 times after 50 (the first steps of benchmarks/try_it.py's runs)
-PPO_STEPS = 50
 
 
 def test_an_item_refuses_a_change_its_text_does_not_tell(tmp_path):
@@ -57,16 +55,16 @@ def test_an_insulting_prompt_makes_every_summary_toxic_with_it(tmp_path, tiny_se
 
 @pytest.fixture(scope="module")
 def named_runs(demo_run, tmp_path_factory):
-    """Notebook 04's three items, PPO_STEPS steps each, trained beside the demo run: name ->
-    their statistics, and the demo run's first PPO_STEPS steps under "default"."""
+    """Notebook 04's three items, STEPS steps each, trained beside the demo run: name ->
+    their statistics, and the demo run's first STEPS steps under "default"."""
     settings = demo_run[0]
     folder = tmp_path_factory.mktemp("try-it")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DETOX_ARTIFACTS_DIR", str(settings.artifacts))
         stats = {name: pd.DataFrame(run_notebook_here(item(name, folder / name),
-                                                      max_steps=PPO_STEPS)["history"])
+                                                      max_steps=STEPS)["history"])
                  for name in ("kl-free", "lr-x10", "position-0")}
-    stats["default"] = pd.read_csv(settings.layout.stats_file).head(PPO_STEPS)
+    stats["default"] = pd.read_csv(settings.layout.stats_file).head(STEPS)
     return stats
 
 
@@ -151,7 +149,7 @@ def rloo_runs(demo_run, tmp_path_factory):
     runs = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DETOX_ARTIFACTS_DIR", str(copy))
-        patch.setenv("DETOX_MAX_PPO_STEPS", str(STEPS))
+        patch.setenv("DETOX_MAX_STEPS", str(STEPS))
         for name in ("default", "rloo-k2", "rloo-k8", "rloo-kl-free", "rloo-position-0"):
             path = "06" if name == "default" else item(name, folder / name)
             runs[name] = run_notebook_here(path)
