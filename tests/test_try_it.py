@@ -149,7 +149,7 @@ def rloo_runs(demo_run, tmp_path_factory):
     runs = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DETOX_ARTIFACTS_DIR", str(copy))
-        patch.setenv("DETOX_MAX_STEPS", str(STEPS))
+        patch.setenv("DETOX_MAX_PPO_STEPS", str(STEPS))
         for name in ("default", "rloo-k2", "rloo-k8", "rloo-kl-free", "rloo-position-0"):
             path = "06" if name == "default" else item(name, folder / name)
             runs[name] = run_notebook_here(path)
