@@ -10,12 +10,15 @@ import codecs
 import hashlib
 import json
 import math
+import os
 import re
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import sources
 from .errors import DetoxError
-from .layout import shown
+from .layout import partial, shown, writing
 from .settings import Settings
 
 # 3: rows with a blank summary are dropped, and blank references left out (dialogsum_columns).
@@ -65,6 +68,13 @@ def local_files(location: str, split: str) -> tuple[str, list[str]]:
         raise DetoxError(f"The dataset folder {location!r} mixes CSV and JSON files for the "
                          f"split {split!r}: keep one format there.")
     return builders[0], [str(path) for path in files]
+
+
+def local_source(settings: Settings) -> tuple[str, list[str]] | None:
+    """For a local dataset folder: the `load_dataset` builder ("csv" or "json") and its files
+    that hold the split; None for a Hub id."""
+    kind, location = sources.resolve(settings.dataset, "dataset", "dataset")
+    return local_files(location, settings.dataset_split) if kind == "local" else None
 
 
 def load_failure(settings: Settings, error: Exception) -> DetoxError:
@@ -166,6 +176,27 @@ def cache_key(settings: Settings) -> str:
                    template=settings.prompt_template, test=settings.test_fraction,
                    tokenizer=tokenizer)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def saving_place(settings: Settings):
+    """Where notebook 01 saves its splits (`dataset.save_to_disk(folder)` inside the `with`): a
+    scratch folder of this process's own, renamed to the settings' key once whole. A full disk
+    is one error line and leaves nothing behind; a copy already there for the same settings (or
+    saved first by another process, a second GPU's) is kept and the new one dropped."""
+    from datasets import disable_progress_bars
+
+    folder = settings.layout.data_cache(cache_key(settings))
+    unfinished = partial(folder, os.getpid())
+    disable_progress_bars()  # a second's "Saving the dataset" bar, left in the saved notebook
+    with writing(unfinished, f"the dataset {shown(folder)}"):
+        yield str(unfinished)
+    try:
+        unfinished.rename(folder)
+        print(f"saved: {shown(folder)}")
+    except OSError:  # a copy is there already
+        shutil.rmtree(unfinished)
+        print(f"already saved for these settings: {shown(folder)}")
 
 
 def load_splits(settings: Settings):

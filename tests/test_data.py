@@ -153,7 +153,7 @@ def test_rouge_takes_the_best_of_several_references():
 def test_a_saved_copy_is_kept_and_other_shaping_settings_need_their_own(
         from_jsonl, run_notebook, capsys):
     settings = from_jsonl["settings"]
-    folder = from_jsonl["folder"]
+    folder = settings.layout.data_cache(data.cache_key(settings))  # where notebook 01 saved
     (folder / "marker").write_text("the first run's copy")
     run_notebook("01", profile="full", overrides=from_jsonl["overrides"])
     assert (folder / "marker").exists() and "already saved" in capsys.readouterr().out
