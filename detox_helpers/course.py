@@ -1,0 +1,223 @@
+"""The course kit: student copies of the notebooks, and a notebook graded by its own checks.
+
+The notebooks mark what a learner writes with nbgrader's convention: a solution cell (cell
+metadata `nbgrader.solution`, its `grade_id` the exercise's name) holds the answer between
+`### BEGIN SOLUTION` and `### END SOLUTION`, and the graded cell after it (`nbgrader.grade`,
+with its `points`) holds the lab's check, whose assertion messages say what went wrong.
+
+    python -m detox_helpers.course student [FOLDER]   # make student: student copies, FOLDER
+    python -m detox_helpers.course grade NOTEBOOK     # make grade NOTEBOOK=...: one line each
+
+An exercise is added by marking its cells in a notebook and listing it in `EXERCISES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import linecache
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .errors import DetoxError
+from .unattended import NOTEBOOKS_DIR, notebook_paths
+
+STUDENT_DIR = NOTEBOOKS_DIR.parent / "student"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    notebook: str  # the notebook's number, e.g. "02"
+    name: str  # the `grade_id` of its solution cell
+    task: str  # what a student copy's stub says to write, when run unchanged
+    wrong: str  # a typical wrong answer, in place of the solution region (the tests run it)
+    lesson: str  # words the check's message gives for that wrong answer (the tests look for it)
+
+
+EXERCISES = (
+    Exercise("02", "label-lookup",
+             task="write label_index(id2label, name): return the key of id2label whose label is "
+                  "`name`, e.g. label_index({0: 'nothate', 1: 'hate'}, 'hate') == 1, found by "
+                  "the name (a loop or next() over id2label.items()), never by a fixed position",
+             wrong="return 0 if name == 'nothate' else 1  # the original's not_hate_index = 0",
+             lesson="A reward read by position [0] is the hate logit"),
+)
+
+# Parameters a notebook is graded with (its `parameters` cell's names): fewer steps, so that
+# grading stays fast; a notebook that trains should also name its own run here.
+GRADING_PARAMETERS: dict[str, dict] = {}
+
+
+def exercise(name: str) -> Exercise:
+    for item in EXERCISES:
+        if item.name == name:
+            return item
+    raise DetoxError(f"The solution cell {name!r} is not listed in detox_helpers.course."
+                     "EXERCISES: add it there, with the task its student copy asks for.")
+
+
+def role(cell) -> str:
+    """"solution", "check" or "" (nbgrader's cell metadata)."""
+    marks = cell.metadata.get("nbgrader", {})
+    return "check" if marks.get("grade") else "solution" if marks.get("solution") else ""
+
+
+def stub(task: str) -> str:
+    """What stands in a student copy where the solution was: a run stops there and says why."""
+    return f"# YOUR CODE HERE\nraise NotImplementedError({f'Your turn: {task}.'!r})"
+
+
+def with_answers(path: Path, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The notebook, outputs cleared, with the solution region of each exercise named in
+    `answers` replaced by that code (nbgrader's ClearSolutions and ClearOutput); the other
+    solutions stay."""
+    from nbgrader.preprocessors import ClearOutput, ClearSolutions
+
+    class Answers(ClearSolutions):
+        # nbgrader puts one stub in every solution; here each exercise gets its own code.
+        def preprocess_cell(self, cell, resources, index):
+            name = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if role(cell) == "solution" and name not in answers:
+                return cell, resources
+            if role(cell) == "solution":
+                self.code_stub = {"python": answers[name]}
+            return super().preprocess_cell(cell, resources, index)  # refuses unmarked regions
+
+    notebook = nbformat.read(path, as_version=4)
+    for step in (Answers(), ClearOutput()):
+        notebook, _ = step.preprocess(notebook, {})
+    return notebook
+
+
+def student_copy(path: Path) -> nbformat.NotebookNode:
+    """The notebook as a student gets it: each solution replaced by a stub that says what to
+    write (nbgrader's own stub raises a bare NotImplementedError), outputs cleared."""
+    names = [cell.metadata.nbgrader.grade_id for cell in nbformat.read(path, as_version=4).cells
+             if role(cell) == "solution"]
+    return with_answers(path, {name: stub(exercise(name).task) for name in names})
+
+
+def write_student_notebooks(folder: Path = STUDENT_DIR) -> list[Path]:
+    """A student copy of every lab notebook in `folder`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebook_paths():
+        target = folder / path.name
+        nbformat.write(student_copy(path), target)
+        written.append(target)
+    return written
+
+
+@dataclass
+class Result:
+    name: str  # the exercise's name (its solution cell's grade_id)
+    points: float  # what its graded check is worth
+    passed: bool
+    message: str  # why it failed, from the cell that raised
+
+
+def exercises_in(cells) -> list[tuple[str, int, float]]:
+    """(name, index of its graded check cell, points) of each exercise, in the notebook's order."""
+    found, name = [], None
+    for index, cell in enumerate(cells):
+        if role(cell) == "solution":
+            name = cell.metadata.nbgrader.grade_id
+        elif role(cell) == "check":
+            found.append((name or cell.metadata.nbgrader.grade_id, index,
+                          float(cell.metadata.nbgrader.get("points", 0))))
+            name = None  # a check without a solution cell goes by its own name
+    return found
+
+
+def grade(path: Path, **parameters) -> list[Result]:
+    """Run the notebook's code cells in this process, up to its last graded check; an exercise
+    passes when every cell from the previous check to its own runs without an error. A failure
+    stops the run (later cells need what the failed one defines): the later exercises fail too."""
+    import matplotlib
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    matplotlib.use("Agg")  # figures are drawn, never shown
+    cells = nbformat.read(path, as_version=4).cells
+    parameters = {"profile": "tiny", **GRADING_PARAMETERS.get(path.name[:2], {}), **parameters}
+    namespace = {"__name__": "__main__", "display": lambda *objects, **kwargs: None}
+    results, start, failure = [], 0, ""
+    with _working_directory(path.parent):
+        for name, check_index, points in exercises_in(cells):
+            for index in range(start, check_index + 1):
+                if failure or cells[index].cell_type != "code":
+                    continue
+                source = TransformerManager().transform_cell(cells[index].source)
+                filename = f"<{path.name}:{index}>"  # where a traceback finds the source
+                linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+                try:  # the notebook's own printing stays out of the grade's lines
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        exec(compile(source, filename, "exec"), namespace)
+                except Exception as error:  # whatever the learner's code raised is the grade
+                    failure = _message(error)
+                    results.append(Result(name, points, False, failure))
+                if "parameters" in cells[index].metadata.get("tags", []):
+                    namespace.update(parameters)
+            if not results or results[-1].name != name:
+                passed = not failure
+                reason = "" if passed else "not run: an earlier exercise failed"
+                results.append(Result(name, points, passed, reason))
+            start = check_index + 1
+    return results
+
+
+def _message(error: Exception) -> str:
+    text = str(error).strip()
+    if isinstance(error, AssertionError):
+        return text or "a check failed (its assert has no message)"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path):
+    # As papermill runs a notebook: in its folder, so that its relative paths hold.
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def report(results: list[Result]) -> str:
+    """One line per exercise, then the score."""
+    lines = [f"{r.name}: passed ({r.points:g} of {r.points:g})" if r.passed
+             else f"{r.name}: failed (0 of {r.points:g}): {r.message}" for r in results]
+    earned = sum(r.points for r in results if r.passed)
+    lines.append(f"score: {earned:g} of {sum(r.points for r in results):g}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m detox_helpers.course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    student = commands.add_parser("student", help="write student copies of the notebooks")
+    student.add_argument("folder", nargs="?", type=Path, default=STUDENT_DIR)
+    graded = commands.add_parser("grade", help="run one notebook's exercises and score them")
+    graded.add_argument("notebook", type=Path)
+    arguments = parser.parse_args(argv)
+    if arguments.command == "student":
+        written = write_student_notebooks(arguments.folder)
+        print(f"{len(written)} student notebooks in {arguments.folder}")
+        return 0
+    if not arguments.notebook.is_file():
+        parser.error(f"no notebook {arguments.notebook}")
+    results = grade(arguments.notebook.resolve())
+    if not results:
+        parser.error(f"{arguments.notebook} has no graded exercise")
+    print(report(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
