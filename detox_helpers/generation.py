@@ -84,7 +84,8 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
              **generate_kwargs) -> Generated:
     """Summaries for many prompts (lists or tensors of token ids), `batch_size` at a time.
 
-    `generate_kwargs` go to `model.generate` (see `sampling_kwargs`). A seed makes the draw
+    `generate_kwargs` go to `model.generate` (see `sampling_kwargs`; `pad_token_id` defaults
+    to the tokenizer's, as trl's `PPOTrainer.generate` leaves it to the caller). A seed makes the draw
     repeatable for the same prompts, batch size and device. When the GPU runs out of memory
     the batch size is halved for the rest of the call. `cache` is `dynamic`, `static` (bucketed
     prompt lengths, a static KV cache) or `auto` (see `cache_for`).
@@ -121,8 +122,8 @@ def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc, b
         batch = pad_prompts(tokenizer, [prompt_ids[i] for i in picked], bucket).to(device)
         started = time.perf_counter()
         try:
-            rows = model.generate(**batch, pad_token_id=tokenizer.pad_token_id,
-                                  **generate_kwargs).cpu()
+            rows = model.generate(**batch, **{"pad_token_id": tokenizer.pad_token_id,
+                                              **generate_kwargs}).cpu()
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
