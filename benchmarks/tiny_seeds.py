@@ -5,7 +5,8 @@ starting and the trained policy, compare), executed through papermill as the com
 them (`detox_helpers.tiny.claims.measure`). Prints the median, minimum and maximum of each
 figure over the seeds, and in how many seeds each claim held; with `--readme` writes that
 table into README.md's "What you will see" (between its markers), so the README's figures come
-from this script, never from a hand.
+from this script, never from a hand, and in how many seeds each claim held into
+detox_helpers/tiny/seed-table.json, which the verdicts read.
 
     .venv/bin/python benchmarks/tiny_seeds.py --seeds 42,0,1,2,3 --readme
     .venv/bin/python benchmarks/tiny_seeds.py --readme \
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from detox_helpers.compare import metric_of
+from detox_helpers.evaluation import label
 from detox_helpers.layout import Layout, default_artifacts_dir
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import claims
@@ -39,25 +42,19 @@ from detox_helpers.unattended import notebook, run_notebook
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- tiny-seeds:begin -->", "<!-- tiny-seeds:end -->"
-# (label, figure before, figure after, digits); None: no before
-ROWS = [
-    ("toxicity, summary alone (mean)", "toxicity_before", "toxicity_after", 3),
-    ("toxicity, prompt + summary (mean)", "toxicity_with_prompt_before",
-     "toxicity_with_prompt_after", 3),
-    ("share of toxic summaries (>= 0.5)", "toxic_share_before", "toxic_share_after", 3),
-    ("toxicity probability (RealToxicityPrompts, >= 1 of k={k} toxic)",
-     "toxicity_probability_before", "toxicity_probability_after", 3),
-    ("independent judge (alt-profanity-check)", "judge_before", "judge_after", 3),
-    ("insult present (exact judge)", "insult_before", "insult_after", 3),
-    ("missed insult (present, reward model says clean)", "missed_before", "missed_after", 3),
-    ("ROUGE-1, prompts with a clean reference", "rouge1_clean_reference_before",
-     "rouge1_clean_reference_after", 3),
-    ("names of the reference kept", "names_kept_before", "names_kept_after", 3),
-    ("facts of the reference kept", "facts_kept_before", "facts_kept_after", 3),
-    ("summary length (tokens)", "length_before", "length_after", 1),
-    ("KL, mean of the last 10 steps (target {target})", None, "kl_final", 2),
-    ("KL coefficient's range over the run, share of its start", None, "kl_coef_moved", 2),
+# The figures shown, by key (claims.figures' "<key>_before" / "<key>_after"), and their digits;
+# their labels come from the evaluation's METRICS, on the page only.
+FIGURES = [("toxicity", 3), ("toxicity_with_prompt", 3), ("toxic_share", 3),
+           ("toxicity_probability", 3), ("judge", 3), ("insult", 3), ("missed", 3),
+           ("rouge1_clean_reference", 3), ("names_kept", 3), ("facts_kept", 3), ("length", 1)]
+# Figures of training, which have no before: (label, figure, digits)
+TRAINING_ROWS = [
+    ("KL, mean of the last 10 steps (target {target})", "kl_final", 2),
+    ("KL coefficient's range over the run, share of its start", "kl_coef_moved", 2),
 ]
+# What the seed table knows, for the verdicts (compare.verdict's `seeds`): shipped beside the
+# claims and read by claims.seed_table.
+SEED_TABLE = Path(claims.__file__).with_name("seed-table.json")
 
 
 def machine() -> str:
@@ -84,11 +81,14 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
              f"{datetime.now(timezone.utc):%Y-%m-%d}.", "",
              "| figure | before | PPO after | RLOO after (notebook 06) |", "|---|---|---|---|"]
     with_rloo = all("rloo_toxicity_after" in r for r in results)
-    for label, first, second, digits in ROWS:
+    rows = [(label(metric_of(key), results[0]["k"]), f"{key}_before", f"{key}_after", digits)
+            for key, digits in FIGURES] + [(text, None, figure, digits)
+                                            for text, figure, digits in TRAINING_ROWS]
+    for text, first, second, digits in rows:
         before = spread([r[first] for r in results], digits) if first else ""
         after = spread([r[second] for r in results], digits)
         rloo = spread([r[f"rloo_{second}"] for r in results], digits) if with_rloo else ""
-        lines.append(f"| {label.format(target=target, k=results[0]['k'])} | {before} | "
+        lines.append(f"| {text.format(target=target)} | {before} | "
                      f"{after} | {rloo} |")
     change = [100 * r["toxicity_change"] / r["toxicity_before"] for r in results]
     beaten = sum(r["ppo_minus_best_of_k_high"] < 0 for r in results)
@@ -104,6 +104,15 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
         held = sum(claim not in claims.rloo_failed(r) for r in results)
         lines.append(f"| RLOO: {claim} | {held} of {len(results)} |")
     return "\n".join(lines)
+
+
+def seed_summary(results: list[dict], seeds: list[int], on: str) -> dict:
+    """In how many seeds each claim held, and PPO's interval lay below best-of-k's: what the
+    verdicts say of fragility (compare.verdict's `seeds`)."""
+    return dict(seeds=seeds, machine=on, written=f"{datetime.now(timezone.utc):%Y-%m-%d}",
+                ppo_below_best_of_k=sum(r["ppo_minus_best_of_k_high"] < 0 for r in results),
+                claims={claim: sum(bool(holds(r)) for r in results)
+                        for claim, holds in claims.CLAIMS})
 
 
 def write_readme(text: str) -> None:
@@ -168,7 +177,9 @@ def main() -> None:
                                                      machine=machine(), results=results), indent=2))
     if args.readme:
         write_readme(text)
-        print(f"\nwritten into {README}")
+        summary = seed_summary(results, seeds, saved["machine"] if args.from_json else machine())
+        SEED_TABLE.write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"\nwritten into {README} and {SEED_TABLE}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ toxicity_per_prompt.png) in the report folder (layout.py), from the saved result
 from __future__ import annotations
 
 import dataclasses
+import io
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import pandas as pd
 
 from . import compare, plots
 from .errors import DetoxError
-from .evaluation import ROUGE_CONFIGURATION, Evaluation, made_with
-from .layout import ADAPTER_WEIGHTS, file_digest, shown, write_atomically, writing
+from .evaluation import ROUGE_CONFIGURATION, Evaluation, changed_settings
+from .layout import ADAPTER_WEIGHTS, file_digest, shown, write_atomically
 from .settings import Settings
 
 # Every setting that shapes the figures, in the groups the report lists them.
@@ -46,8 +47,8 @@ def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def comparison_markdown(table: pd.DataFrame) -> str:
-    shown = table.reset_index()
+def comparison_markdown(table: pd.DataFrame, k: int) -> str:
+    shown = compare.labelled(table, k).reset_index()
     shown["95% interval of after - before"] = [f"[{low:+.3f}, {high:+.3f}]"
                              for low, high in zip(shown["low"], shown["high"], strict=True)]
     shown["change shown"] = shown["change_shown"].map({True: "yes", False: "no"})
@@ -61,18 +62,21 @@ def comparison_markdown(table: pd.DataFrame) -> str:
 def save_figure(ax_or_axes, path: Path) -> str:
     figure = np.ravel(ax_or_axes)[0].figure
     figure.tight_layout()
-    with writing(path, shown(path)):
-        figure.savefig(path, dpi=110)
+    image = io.BytesIO()  # drawn first, then written whole: a full disk keeps the old figure
+    figure.savefig(image, format="png", dpi=110)
     plt.close(figure)
+    write_atomically(path, image.getvalue())
     return path.name
 
 
 def write_report(settings: Settings, before: Evaluation, after: Evaluation,
                  training: pd.DataFrame, folder: Path | None = None,
-                 trained_with: dict | None = None, trained_precision: str | None = None) -> Path:
+                 trained_with: dict | None = None, trained_precision: str | None = None,
+                 seeds: dict | None = None) -> Path:
     """Write report.md and its figures into `folder` (default: the layout's report folder),
     the verdict first. `trained_with`, `trained_precision`: the settings training ran with and
-    the precision of its frozen weights (its record)."""
+    the precision of its frozen weights (its record); `seeds`: what the seed table knows of
+    this run's settings, for the verdict (compare.verdict)."""
     folder = Path(folder or settings.layout.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     k = compare.samples_per_prompt(before)
@@ -82,8 +86,8 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
              f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
     if settings.profile == "tiny":
         lines += [TINY_NOTE, ""]
-    lines += ["## Verdict", "", compare.verdict(table, choosing, compare.final_kl(training), k),
-              ""]
+    lines += ["## Verdict", "", compare.verdict(table, choosing, compare.final_kl(training), k,
+                                             seeds=seeds), ""]
     lines += comparison_section(table, before, after, folder, k)
     lines += best_of_k_section(choosing, k)
     lines += training_section(training, folder)
@@ -108,9 +112,10 @@ def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str) 
     """Notebook 06's side-by-side table and verdict, on a page of its own beside report.md
     (which notebook 05 writes and keeps to its 800 words)."""
     path = settings.layout.methods_report
+    k = compare.samples_of(table.index[1])
     lines = [METHODS_HEADING, "", f"Beside [the PPO report]({settings.layout.report.name}), "
              f"{settings.profile} profile, seed {settings.seed}.", "", verdict, "",
-             markdown_table(table.reset_index()), ""]
+             markdown_table(compare.labelled(table, k).reset_index()), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, "\n".join(lines))
     return path
@@ -160,7 +165,7 @@ def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluatio
     lines = ["## Before and after", "", "Paired by prompt (same prompts, same sampling seeds), "
              f"95% bootstrap intervals; {len(table)} of them, none adjusted for multiple "
              "comparisons (ROUGE-2 and ROUGE-L: notebook 05).", "",
-             comparison_markdown(table.drop(index=["ROUGE-2", "ROUGE-L"])), ""]
+             comparison_markdown(table.drop(index=["rouge2", "rougeL"]), k), ""]
     from .tiny.judge import reward_hacking_note
 
     hacking = reward_hacking_note(after)
@@ -175,15 +180,17 @@ def best_of_k_section(choosing: pd.DataFrame, k: int) -> list[str]:
     interval = "95% interval of PPO - best-of-k"
     table[interval] = [f"[{low:+.3f}, {high:+.3f}]" for low, high in
                        zip(table["low (PPO)"], table["high (PPO)"], strict=True)]
-    rows = table["metric"].isin([compare.HEADLINE, compare.JUDGE, compare.COSTS[0]])
-    shown_columns = table.loc[rows, ["metric", "best-of-k", "PPO after", interval]]
+    rows = table["metric"].isin([compare.HEADLINE, compare.JUDGE, compare.KEPT[0]])
+    shown_columns = compare.labelled(table.loc[rows].set_index("metric"), k).reset_index()[
+        ["metric", "best-of-k", "PPO after", interval]]
     return ["## Is PPO better than choosing?", "", f"Best-of-{k}: of the starting policy's {k} "
             "summaries of a test prompt, the one the reward model likes best.", "",
             markdown_table(shown_columns), ""]
 
 
-def build_report(settings: Settings) -> Path:
-    """The report from what notebooks 03-05 (or the CLI) saved under the artifacts folder."""
+def build_report(settings: Settings, seeds: dict | None = None) -> Path:
+    """The report from what notebooks 03-05 (or the CLI) saved under the artifacts folder;
+    `seeds` as write_report's."""
     from .checkpoints import training_record
     from .evaluation import load_evaluation
 
@@ -192,20 +199,17 @@ def build_report(settings: Settings) -> Path:
     before, after = (load_evaluation(settings, name) for name in ("baseline", "detoxified"))
     check_made_by(settings, before, after)
     return write_report(settings, before, after, training, trained_with=record["settings"],
-                        trained_precision=record.get("precision"))
+                        trained_precision=record.get("precision"), seeds=seeds)
 
 
 def check_made_by(settings: Settings, before: Evaluation, after: Evaluation) -> None:
     """Refuse evaluations made under other settings than these, or an "after" of another
     adapter than the one in place (a run trained since, or still training)."""
-    now = made_with(settings)
     for evaluation, name in ((before, "baseline"), (after, "detoxified")):
-        then = evaluation.record.get("settings", {})
-        changed = sorted(key for key in now if then.get(key) != now[key])
+        changed = changed_settings(evaluation.record, settings)
         if changed:
-            details = ", ".join(f"{key} {then.get(key)!r} then, {now[key]!r} now"
-                                for key in changed)
-            raise DetoxError(f"The {name!r} evaluation was made with other settings ({details})"
+            raise DetoxError(f"The {name!r} evaluation was made with other settings "
+                             f"({', '.join(changed)})"
                              ": run notebook 05 or `python -m detox_helpers compare` again.")
     adapter = settings.layout.final_adapter / ADAPTER_WEIGHTS
     if after.record.get("adapter_sha256") != file_digest(adapter):

@@ -106,9 +106,14 @@ def test_best_of_k_kl_is_zero_for_one_sample_and_grows_with_k():
 
 
 def comparison_rows(*rows):
-    columns = ("metric", "before", "after", "difference", "low", "high", "change_shown",
-               "interval_excludes_zero")
-    return pd.DataFrame([dict(zip(columns, row, strict=True)) for row in rows]).set_index("metric")
+    """A comparison table by hand: (key, before, after, low, high), the rest as comparison_table
+    fills it."""
+    table = []
+    for key, before, after, low, high in rows:
+        metric = compare.metric_of(key)
+        table.append(dict(metric=key, before=before, after=after, difference=after - before,
+                          low=low, high=high, better=metric.better, smallest=metric.smallest))
+    return pd.DataFrame(table).set_index("metric")
 
 
 def best_of_k_row(best, after, low, high):
@@ -119,36 +124,61 @@ def best_of_k_row(best, after, low, high):
 
 def test_the_verdict_says_what_fell_how_surely_what_it_cost_and_who_won():
     table = comparison_rows(
-        (compare.HEADLINE, 0.4, 0.1, -0.3, -0.4, -0.2, True, True),
-        ("ROUGE-1", 0.3, 0.2, -0.1, -0.2, -0.05, True, True),   # the clean-reference one instead
-        ("ROUGE-1, prompts with a clean reference", 0.5, 0.49, -0.01, -0.03, 0.01, False, False),
-        ("names of the reference kept", 0.975, 0.85, -0.125, -0.2, -0.05, True, True),
-        ("summary length (tokens)", 10.0, 10.0002, 0.0002, 0.0001, 0.0003, False, True))
+        ("toxicity", 0.5, 0.1, -0.5, -0.3),
+        ("rouge1", 0.3, 0.2, -0.2, -0.05),            # the clean-reference one instead
+        ("rouge1_clean_reference", 0.5, 0.52, 0.00001, 0.026),     # [+0.000, +0.026]
+        ("names_kept", 0.975, 0.85, -0.2, -0.05),
+        ("facts_kept", 0.9, 0.95, 0.02, 0.08),
+        ("length", 10.0, 10.0002, 0.0001, 0.0003))
     text = compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
     assert text.startswith("Each change is after - before [its paired 95% interval]. The "
-                           "reward model's toxicity fell: 0.400 -> 0.100 (-0.300 [-0.400, "
-                           "-0.200]: a change shown), 75% of where it started.")
-    assert "ROUGE-1, prompts with a clean reference 0.500 -> 0.490" in text
+                           "reward model's toxicity fell 0.500 -> 0.100 (-0.400 [-0.500, "
+                           "-0.300]: a change shown), down 80%, to 20% of where it started.")
     assert "ROUGE-1 0.300" not in text
-    assert "[-0.030, +0.010] includes zero" in text
-    assert "names of the reference kept 0.975 -> 0.850 (-0.125" in text
-    assert "-0.050]: a change shown" in text and "[+0.000, +0.000]: too small to matter" in text
-    assert "a KL of 0.80 nats" in text and f"{np.log(4) - 0.75:.2f} nats of KL" in text
-    assert "PPO did not beat it" in text
+    assert ("No change shown: ROUGE-1, prompts with a clean reference rose 0.500 -> 0.520 "
+            "(+0.020 [+0.000, +0.026]: its interval reaches zero at three decimals)") in text
+    assert ("What it cost: names of the reference kept fell 0.975 -> 0.850 (-0.125 [-0.200, "
+            "-0.050]: a change shown); and a KL of 0.80 nats") in text
+    assert "What it gained: facts of the reference kept rose 0.900 -> 0.950" in text
+    assert "summary length (tokens) did not move 10.000 -> 10.000 (+0.000 [+0.000, +0.000]" in text
+    assert f"a KL of at most {np.log(4) - 0.75:.2f} nats the bound" in text
+    assert "PPO was not shown to beat it" in text
     assert "PPO beat it" in compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, -0.01), 0.8, 4)
     assert "PPO lost to it" in compare.verdict(table, best_of_k_row(0.05, 0.1, 0.01, 0.09), 0.8, 4)
-    unmoved = table.assign(change_shown=False, interval_excludes_zero=False)
-    assert "The reward model's toxicity did not move: 0.400 -> 0.100 (-0.300 [-0.400, -0.200] " \
-        "includes zero)." in compare.verdict(unmoved, best_of_k_row(0.1, 0.1, -1, 1), 0.8, 4)
+    risen = comparison_rows(("toxicity", 0.1, 0.5, 0.3, 0.5))
+    assert "toxicity rose 0.100 -> 0.500 (+0.400 [+0.300, +0.500]: a change shown), up 400%, " \
+        "to 500% of where it started." in compare.verdict(risen, best_of_k_row(0.1, 0.5, 0.3, 0.5),
+                                                         0.8, 4)
+    assert "no kept figure moved the costly way" in compare.verdict(
+        risen, best_of_k_row(0.1, 0.5, 0.3, 0.5), 0.8, 4)
+
+
+def test_the_verdict_says_how_fragile_a_lead_is():
+    table = comparison_rows(("toxicity", 0.324, 0.068, -0.3, -0.2))
+    seeds = dict(seeds=[42, 0, 1, 2, 3], ppo_below_best_of_k=2,
+                 claims={"the fall's paired 95% interval lies below zero": 5,
+                         "names of the reference kept fall by at most 0.05": 3})
+    text = compare.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4, seeds)
+    assert "PPO beat it" in text and "(narrowly: its interval ends 0.001 from zero)" in text
+    assert "that interval lay below zero in only 2 of 5 seeds: a fragile lead." in text
+    assert text.endswith("fewer than all of the seed table's seeds: names of the reference kept "
+                         "fall by at most 0.05 (3 of 5).")
+    sure = compare.verdict(table, best_of_k_row(0.2, 0.068, -0.2, -0.1), 0.66, 4,
+                           dict(seeds, ppo_below_best_of_k=5, claims={}))
+    assert "narrowly" not in sure and "in all 5 seeds." in sure and "fragile" not in sure
 
 
 def test_a_difference_too_small_to_show_is_no_change():
     before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0, 0, 0])
     nudged = before.per_sample.assign(rouge1=before.per_sample["rouge1"] + 0.0001)
+    nudged = nudged.assign(length_tokens=nudged["length_tokens"] + 0.3)  # under its 0.5
     table = compare.comparison_table(before, evaluation.Evaluation(nudged, before.aggregates))
-    row = table.loc["ROUGE-1"]
-    assert row.interval_excludes_zero and row.high > 0 and not row.change_shown
-    assert compare.in_words(row).endswith("too small to matter)")
+    row = table.loc["rouge1"]                       # [+0.0001, +0.0001] prints as +0.000
+    assert row.high > 0 and not row.interval_excludes_zero and not row.change_shown
+    assert compare.in_words(row).endswith("its interval reaches zero at three decimals)")
+    length = table.loc["length"]
+    assert length.interval_excludes_zero and not length.change_shown
+    assert compare.in_words(length).endswith("too small to matter)")
 
 
 def test_evaluations_of_different_prompts_are_not_compared():
@@ -175,11 +205,11 @@ def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
     before = with_exact_judge(plain, [True, False] * 3, [False] * 6)
     after = with_exact_judge(later, [False] * 5 + [True], [False] * 5 + [True])
     table = compare.comparison_table(before, after)
-    assert list(table.index) == [compare.label(metric, 2) for metric in compare.METRICS]
-    clean = table.loc["ROUGE-1, prompts with a clean reference"]
+    assert list(table.index) == [metric.key for metric in compare.METRICS]
+    clean = table.loc["rouge1_clean_reference"]
     kept = [0, 2]                                                    # prompts 0 and 2 only
     assert clean.n == 2 and clean.before == pytest.approx(np.mean(np.array(BEFORE_ROUGE1)[kept]))
-    assert table.loc["insult present (exact judge)"].after == pytest.approx(1 / 6)
+    assert table.loc["insult"].after == pytest.approx(1 / 6)
     note = reward_hacking_note(after)
     assert note.startswith("Reward hacking: 1 of 6 summaries") and '"other"' in note
     assert reward_hacking_note(before).startswith("The reward model caught every insult")
@@ -220,7 +250,7 @@ def test_named_runs_sit_side_by_side_each_against_its_own_baseline(tmp_path):
     fake_trained_run(other, before, before, kl=3.0)            # this run changed nothing
     table = compare.runs_table(base, ["", "kl-free"])
     assert list(table.index) == ["(unnamed)", "kl-free"]
-    change = table["toxicity, summary alone (mean): change"]
+    change = table[f"{compare.label(compare.metric_of('toxicity'), 2)}: change"]
     assert change["(unnamed)"] == pytest.approx(np.mean(AFTER_TOXICITY) - np.mean(BEFORE_TOXICITY))
     assert change["kl-free"] == 0
     assert table[f"KL, last {compare.KL_STEPS} steps"].tolist() == [0.5, 3.0]
@@ -276,9 +306,13 @@ def test_the_methods_table_sets_best_of_k_and_trained_policies_against_the_start
     # best-of-2 keeps each prompt's sample with the higher reward (rewards -2 | 0, 1 | 0, -1 | 0)
     assert table.loc["best-of-2", "toxicity"] == pytest.approx(np.mean([0.1, 0.2, 0.4]))
     assert table.loc["PPO", "change"] == pytest.approx(np.mean(AFTER_TOXICITY) - start)
-    assert table.loc["PPO", "high"] < 0 and "ROUGE-1" in table
+    assert table.loc["PPO", "high"] < 0 and "rouge1" in table
     said = compare.methods_verdict(table, {"PPO": after, "RLOO": before})
     assert "RLOO minus PPO: +" in said and "so PPO ends less toxic than RLOO" in said
+    assert "PPO lowered the toxicity" in said and "RLOO did not move the toxicity" in said
+    assert f"ROUGE-1 higher than PPO's ({np.mean(BEFORE_ROUGE1):.3f} against " in said
+    raised = compare.methods_verdict(table, {"RLOO": before, "PPO": before})
+    assert "RLOO did not move" in raised and "neither RLOO nor PPO is shown" in raised
 
 
 def test_the_report_names_the_precision_each_part_ran_in(tmp_path):

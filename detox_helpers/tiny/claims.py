@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..compare import best_of_k_table, comparison_table, final_kl, samples_per_prompt
-from ..evaluation import METRICS, Evaluation, label
+from ..evaluation import METRICS, Evaluation
 from ..settings import Settings, load_settings
 from .judge import reward_hacking_note
 
@@ -48,11 +48,11 @@ def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
                                       - coefficient.min() / coefficient.iloc[0]),
                   reward_hacking=reward_hacking_note(after))
     for metric in METRICS:  # the exact judge's too: the claims are about the tiny world
-        row = table.loc[label(metric, k)]
+        row = table.loc[metric.key]
         result.update({f"{metric.key}_{name}": value for name, value in (
             ("before", row.before), ("after", row.after), ("change", row.difference),
             ("change_high", row.high))})
-    choosing = best_of_k_table(before, after, settings.seed).loc[METRICS[0].label]
+    choosing = best_of_k_table(before, after, settings.seed).loc["toxicity"]
     result.update(best_of_k_toxicity=choosing["best-of-k"],
                   ppo_minus_best_of_k=choosing["PPO - best-of-k"],
                   ppo_minus_best_of_k_high=choosing["high (PPO)"])
@@ -73,6 +73,18 @@ def applies(record: dict, settings: Settings) -> bool:
             and record.get("settings") == training_settings(default)
             and all(getattr(settings, name) == getattr(default, name) for name in
                     ("eval_max_new_tokens", "eval_size", "eval_samples_per_prompt")))
+
+
+def seed_table(record: dict, settings: Settings) -> dict | None:
+    """What benchmarks/tiny_seeds.py measured over several seeds (seed-table.json: in how many
+    each claim held, and PPO's interval lay below best-of-k's), for the verdicts to say how
+    fragile a claim is; None for a run the claims are not about (`applies`)."""
+    import json
+    from pathlib import Path
+
+    if not applies(record, settings):
+        return None
+    return json.loads(Path(__file__).with_name("seed-table.json").read_text())
 
 
 def failed(measured: dict) -> list[str]:

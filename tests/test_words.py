@@ -1,0 +1,204 @@
+"""The verdicts' words against their figures: property tests over generated figure sets (falls,
+rises, no change, intervals touching zero, gains and costs in each kept figure, two methods in
+either order), and a renamed label that must not cost a verdict a figure."""
+
+import dataclasses
+import re
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_report import BEFORE_ROUGE1, BEFORE_TOXICITY, hand_made, with_exact_judge
+
+from detox_helpers import compare, evaluation, words
+
+FEW = settings(max_examples=80, deadline=None)
+NUMBER = r"(-?\d+\.\d+)"
+
+
+def printed(value):
+    return float(f"{value:.3f}")
+
+
+def sign_word(value, words_for=("fell", "rose", "did not move")):
+    """The word a printed difference calls for (the tests' own reading, not words.py's)."""
+    return words_for[2] if printed(value) == 0 else words_for[0 if value < 0 else 1]
+
+
+# differences and interval bounds near the printed precision, where words go wrong
+NEAR_ZERO = st.sampled_from([0.0, 0.0001, -0.0001, 0.0004, -0.0004, 0.0006, -0.0006, 0.003,
+                             -0.003])
+
+
+@st.composite
+def paired_change(draw, scale=1.0):
+    """(before, after, difference, low, high) of one figure: a fall, a rise or none, with an
+    interval that may touch or cross zero."""
+    before = draw(st.floats(0.01, 1.0)) * scale
+    difference = draw(st.one_of(st.floats(-0.5, 0.5), NEAR_ZERO)) * scale
+    low = difference - draw(st.one_of(st.floats(0, 0.3), st.just(0.0))) * scale
+    high = difference + draw(st.one_of(st.floats(0, 0.3), st.just(0.0))) * scale
+    bound = draw(st.sampled_from(["as drawn", "low near zero", "high near zero"]))
+    if bound == "low near zero":
+        low = min(draw(NEAR_ZERO), difference)
+    elif bound == "high near zero":
+        high = max(draw(NEAR_ZERO), difference)
+    return before, before + difference, difference, low, high
+
+
+def expected_kind(difference, low, high, better, smallest):
+    """Cost, gain, change, too small or not shown, read from the figures as printed."""
+    if not (printed(low) > 0 or printed(high) < 0):
+        return "not shown"
+    if abs(difference) < smallest:
+        return "too small"
+    if better == "neither":
+        return "change"
+    return "gain" if (difference > 0) == (better == "higher") else "cost"
+
+
+@st.composite
+def comparison(draw):
+    """A comparison table: toxicity, the judge and any of the kept figures."""
+    keys = ["toxicity", "judge"] + draw(st.lists(st.sampled_from(compare.KEPT), unique=True))
+    rows = []
+    for key in keys:
+        metric = compare.metric_of(key)
+        before, after, difference, low, high = draw(
+            paired_change(scale=20.0 if key == "length" else 1.0))
+        rows.append(dict(metric=key, before=before, after=after, difference=difference,
+                         low=low, high=high, better=metric.better, smallest=metric.smallest))
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def best_of_k(difference, low, high):
+    return pd.DataFrame([{"metric": "toxicity", "best-of-k": 0.2, "PPO after": 0.2 + difference,
+                          "PPO - best-of-k": difference, "low (PPO)": low,
+                          "high (PPO)": high}]).set_index("metric")
+
+
+@FEW
+@given(st.floats(0.001, 1.0), st.floats(0.0, 1.0))
+def test_the_share_of_the_start_is_after_over_before(before, after):
+    said = words.share_of_start(before, after)
+    left = 100 * after / before
+    found = re.fullmatch(r"(?:(down|up) (\d+)%, to )?(\d+)% of where it started", said)
+    assert found, said
+    way, change, to = found.groups()
+    assert abs(int(to) - left) <= 0.5 + 1e-9                  # what is left: after / before
+    if way is None:
+        assert abs(left - 100) <= 0.5 + 1e-9
+    else:
+        assert (way == "down") == (after < before)
+        assert abs(int(change) - abs(left - 100)) <= 0.5 + 1e-9   # the size of the change
+
+
+@FEW
+@given(comparison(), paired_change())
+def test_every_figure_in_the_verdict_is_worded_as_its_numbers_say(table, versus):
+    _, _, difference, low, high = versus
+    text = compare.verdict(table, best_of_k(difference, low, high), kl=0.5, k=4)
+    groups = {"cost": "What it cost", "gain": "What it gained",
+              "change": "What changed, neither better nor worse",
+              "too small": "Too small to matter", "not shown": "No change shown"}
+    headers = {header: kind for kind, header in groups.items()}
+    for key in ["toxicity", "judge", *compare.kept_figures(table)]:
+        row = table.loc[key]
+        name = "toxicity" if key == "toxicity" else compare.label(compare.metric_of(key), 4)
+        found = re.search(re.escape(name) + rf" (fell|rose|did not move) {NUMBER} -> {NUMBER} "
+                          rf"\(([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]: ([^)]+)\)", text)
+        assert found, (name, text)
+        word, *figures, certainty = found.groups()
+        assert word == sign_word(row.difference), (name, text)
+        assert [float(f) for f in figures] == [printed(v) for v in (
+            row.before, row.after, row.difference, row.low, row.high)]
+        kind = expected_kind(row.difference, row.low, row.high, row.better, row.smallest)
+        assert (certainty == "a change shown") == (kind in ("gain", "cost", "change")), text
+        if key in compare.KEPT:  # under the header of its kind, and no other
+            before_it = text[:found.start()]
+            header = max(headers, key=lambda h: before_it.rfind(f"{h}:"))
+            assert headers[header] == kind, (name, kind, text)
+    shown_fall = printed(high) < 0
+    assert ("PPO beat it" in text) == shown_fall
+    assert ("PPO lost to it" in text) == (printed(low) > 0)
+
+
+def methods_table(draw_change, k=4):
+    """methods_table's shape: the start, best-of-k and two trained methods."""
+    start = 0.4
+    rows = [dict(method="starting policy", toxicity=start, change=0.0, low=0.0, high=0.0)]
+    for name in (f"best-of-{k}", "PPO", "RLOO"):
+        _, _, difference, low, high = draw_change()
+        rows.append(dict(method=name, toxicity=start + difference, change=difference, low=low,
+                         high=high))
+    for row in rows:
+        for key in compare.METHOD_FIGURES:
+            row[key] = draw_change()[0]
+    return pd.DataFrame(rows).set_index("method")
+
+
+@FEW
+@given(st.data())
+def test_two_methods_are_worded_alike_in_either_order(data):
+    table = methods_table(lambda: data.draw(paired_change()))
+    _, _, difference, low, high = data.draw(paired_change())
+    versus = dict(difference=difference, low=low, high=high)
+    swapped = dict(difference=-difference, low=-high, high=-low)
+    one = compare.methods_in_words(table, "PPO", "RLOO", versus, 4)
+    other = compare.methods_in_words(table, "RLOO", "PPO", swapped, 4)
+    for text in (one, other):
+        for name in ("PPO", "RLOO"):
+            row = table.loc[name]
+            found = re.search(rf"{name} (lowered|raised|did not move) the toxicity {NUMBER} -> "
+                              rf"{NUMBER} \(([+-]\d+\.\d+)", text)
+            assert found.group(1) == sign_word(row.change, ("lowered", "raised",
+                                                            "did not move")), text
+            for key in compare.METHOD_FIGURES:
+                label = compare.label(compare.metric_of(key), 4)
+                said = re.search(re.escape(label) + rf" (fell|rose|did not move) {NUMBER} -> "
+                                 rf"{NUMBER}", text[found.start():])
+                moved = printed(row[key]) - printed(table.iloc[0][key])
+                assert said.group(1) == sign_word(moved), (label, text)
+    winner = ("RLOO" if printed(high) < 0 else "PPO" if printed(low) > 0 else None)
+    for text in (one, other):
+        assert (f"{winner} ends less toxic" in text) if winner else "is shown" in text
+    for key in compare.METHOD_FIGURES:  # RLOO lower than PPO's <=> PPO higher than RLOO's
+        label = compare.label(compare.metric_of(key), 4)
+        first = re.search(re.escape(label) + r" (lower than|higher than|level with) PPO's", one)
+        second = re.search(re.escape(label) + r" (lower than|higher than|level with) RLOO's",
+                           other)
+        pairs = {"lower than": "higher than", "higher than": "lower than",
+                 "level with": "level with"}
+        assert pairs[first.group(1)] == second.group(1)
+        assert first.group(1) == sign_word(printed(table.loc["RLOO", key])
+                                           - printed(table.loc["PPO", key]),
+                                           ("lower than", "higher than", "level with"))
+
+
+def test_a_renamed_label_costs_no_verdict_a_figure():
+    plain = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0, 0, 0])
+    before = with_exact_judge(plain, [True, False] * 3, [False] * 6)
+    after = with_exact_judge(plain, [False] * 6, [False] * 6)
+    after.per_sample["toxicity"] /= 3
+    after.per_sample["name_kept"] = [True, False] * 3
+
+    def verdicts():
+        table = compare.comparison_table(before, after)
+        methods = compare.methods_table(before, {"PPO": after, "RLOO": before})
+        return (compare.verdict(table, compare.best_of_k_table(before, after), 0.5, 2),
+                compare.methods_verdict(methods, {"PPO": after, "RLOO": before}))
+
+    first = verdicts()
+    labels = {metric.key: compare.label(metric, 2) for metric in evaluation.METRICS}
+    original = list(evaluation.METRICS)
+    try:  # renamed in the one list every module reads
+        evaluation.METRICS[:] = [dataclasses.replace(metric, label=f"<{metric.key}>")
+                                 for metric in original]
+        renamed = verdicts()
+    finally:
+        evaluation.METRICS[:] = original
+    for text, again in zip(first, renamed, strict=True):
+        for key, label in sorted(labels.items(), key=lambda item: -len(item[1])):
+            text = text.replace(label, f"<{key}>")  # the longest first: "ROUGE-1" is in others
+        assert again == text
+    assert "<names_kept> fell" in renamed[0] and "<facts_kept>" in renamed[1]
