@@ -49,11 +49,11 @@ def run_figures(compared: dict) -> dict:
     """What notebook 05 showed of one run (its variables): the figures the texts quote."""
     table, training = compared["table"], compared["training"]
     row = table["difference"]
-    return dict(toxicity_before=table.loc["toxicity, summary alone (mean)", "before"],
-                toxicity_after=table.loc["toxicity, summary alone (mean)", "after"],
-                rouge1_clean_change=row["ROUGE-1, prompts with a clean reference"],
-                length_change=row["summary length (tokens)"],
-                names_kept_after=table.loc["names of the reference kept", "after"],
+    return dict(toxicity_before=table.loc["toxicity", "before"],
+                toxicity_after=table.loc["toxicity", "after"],
+                rouge1_clean_change=row["rouge1_clean_reference"],
+                length_change=row["length"],
+                names_kept_after=table.loc["names_kept", "after"],
                 kl_last_10=training["kl"].tail(10).mean(), kl_peak=training["kl"].max(),
                 kl_coef_low=training["kl_coef"].min(), kl_coef_high=training["kl_coef"].max(),
                 reward_first_10=training["reward_mean"].head(10).mean(),
@@ -87,7 +87,7 @@ def comparison_items(scratch: Path) -> dict:
     default = run_notebook_here("05")
     widths = {"default": default["table"].eval("high - low")}
     eight = run_notebook_here(item("best-of-8", scratch))
-    best = eight["choosing"].loc["toxicity, summary alone (mean)"]
+    best = eight["choosing"].loc["toxicity"]
     k8 = eight["before"].aggregates
     results["best-of-8"] = say("05.2 best-of-8", dict(
         best_of_8=best["best-of-k"], ppo_after=best["PPO after"],
@@ -99,10 +99,10 @@ def comparison_items(scratch: Path) -> dict:
     widths["11 prompts"] = few["table"].eval("high - low")
     shown = few["table"]["change_shown"]
     results["few-prompts"] = say("05.3 eleven prompts", dict(
-        toxicity_interval_width_all=widths["default"]["toxicity, summary alone (mean)"],
-        toxicity_interval_width_11=widths["11 prompts"]["toxicity, summary alone (mean)"],
-        toxicity_before_11=few["table"].loc["toxicity, summary alone (mean)", "before"],
-        toxicity_after_11=few["table"].loc["toxicity, summary alone (mean)", "after"],
+        toxicity_interval_width_all=widths["default"]["toxicity"],
+        toxicity_interval_width_11=widths["11 prompts"]["toxicity"],
+        toxicity_before_11=few["table"].loc["toxicity", "before"],
+        toxicity_after_11=few["table"].loc["toxicity", "after"],
         changes_shown_all=int(default["table"]["change_shown"].sum()),
         changes_shown_11=int(shown.sum()), figures=len(shown)))
     run_notebook_here("05")  # the default evaluations back, for notebook 06 to compare with
@@ -118,8 +118,8 @@ def rloo_items(scratch: Path) -> dict:
         results[name or "default"] = say(f"06 {name or '(default)'}", dict(
             toxicity_before=ran["table"].loc["starting policy", "toxicity"],
             toxicity_after=row["toxicity"], change_low=row["low"], change_high=row["high"],
-            rouge1_clean=row["ROUGE-1, prompts with a clean reference"],
-            names_kept=row["names of the reference kept"], kl_last_10=row["KL to the reference"],
+            rouge1_clean=row["rouge1_clean_reference"],
+            names_kept=row["names_kept"], kl_last_10=row["KL to the reference"],
             kl_peak=stats["kl"].max(), seconds=ran["wall_time"],
             ppo_toxicity_after=ran["table"].loc["PPO", "toxicity"]))
     return results
