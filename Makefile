@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo run test test-long lint clean
+.PHONY: install demo run test test-long lint clean student grade book
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ test: lint
 # minutes); CI runs them after make test
 test-long: install
 	$(PY) -m pytest -m long
+
+# the course kit (docs/course.md): student copies of the notebooks in student/, one notebook
+# graded by its own checks (make grade NOTEBOOK=student/02_reward_model.ipynb), the lab as a
+# web book in artifacts/book/ from the executed notebooks of make demo
+student: install
+	$(PY) -m detox_helpers.course student
+
+grade: install
+	@test -n "$(NOTEBOOK)" || { echo "usage: make grade NOTEBOOK=<path of a notebook>"; exit 2; }
+	$(PY) -m detox_helpers.course grade "$(NOTEBOOK)"
+
+book: install
+	$(PY) book/build.py
 
 clean:
 	rm -rf artifacts
