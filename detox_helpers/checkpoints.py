@@ -28,6 +28,7 @@ from .layout import (
     partial,
     replace_folder,
     shown,
+    size_of,
     write_atomically,
     writing,
 )
@@ -82,7 +83,9 @@ def save_checkpoint(ppo_trainer, history: list, settings: Settings, keep: int = 
     unfinished = partial(folder)
     shutil.rmtree(unfinished, ignore_errors=True)
     model = value_model(ppo_trainer)
-    with writing(unfinished, f"the checkpoint {shown(folder)}"):
+    earlier = layout.checkpoints()  # as large as this one: the same tensors, a shorter history
+    with writing(unfinished, f"the checkpoint {shown(folder)}",
+                 needed=size_of(earlier[-1]) if earlier else None):
         model.pretrained_model.save_pretrained(str(unfinished / "adapter"))
         torch.save(dict(value_head=model.v_head.state_dict(),
                         optimizer=ppo_trainer.optimizer.state_dict(),

@@ -28,7 +28,7 @@ from .layout import (
     write_together,
 )
 from .locks import check_free
-from .models import weights_precision
+from .models import pick_device, pick_dtype, weights_precision
 from .reward import RewardModel, reward_texts
 from .settings import Settings
 
@@ -206,9 +206,11 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     lengths = [sum(int(t) not in special for t in ids) for ids in generated.token_ids]
     per_sample = score_summaries(rows, generated.texts, lengths, reward_model, k, progress,
                                  exact=settings.profile == "tiny")
-    record = dict(settings=made_with(settings), data=sizes or dict(test=split.num_rows),
+    ran_in = weights_precision(model)
+    record = dict(settings=dict(made_with(settings, ran_in), prompts=rows.num_rows),
+                  data=sizes or dict(test=split.num_rows),
                   dialogues=dict(zip(rows["id"], rows["dialogue"], strict=True)),
-                  precision=weights_precision(model),
+                  precision=ran_in,
                   adapter_sha256=file_digest(Path(adapter) / ADAPTER_WEIGHTS) if adapter else None)
     evaluation = Evaluation(per_sample, aggregate(per_sample, settings.seed), record)
     if name:
@@ -231,13 +233,52 @@ def prompts_to_evaluate(settings: Settings, available: int, device) -> int:
     return min(available, settings.eval_size)
 
 
-def made_with(settings: Settings) -> dict:
-    """The settings that shape an evaluation's numbers."""
+def made_with(settings: Settings, precision: str | None = None) -> dict:
+    """The settings that shape an evaluation's numbers, the test split's key and the precision
+    of the policy's weights (None: what `precision` gives on this machine). An evaluation's
+    record adds `prompts`, the number of test prompts it evaluated."""
+    from .data import cache_key
+
+    if precision is None:
+        precision = str(pick_dtype(settings, pick_device(settings))).removeprefix("torch.")
     return dict(profile=settings.profile, policy_model=settings.policy_model,
                 instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
                 samples_per_prompt=settings.eval_samples_per_prompt, eval_size=settings.eval_size,
                 max_new_tokens=settings.eval_max_new_tokens, seed=settings.seed,
-                toxic_labels=settings.toxic_labels)
+                toxic_labels=settings.toxic_labels, test_split=cache_key(settings),
+                precision=precision)
+
+
+def changed_settings(record: dict, settings: Settings) -> list[str]:
+    """What differs between an evaluation's `record` and an evaluation under `settings` here,
+    as `name <then> then, <now> now`, one per setting; empty when they match."""
+    now = made_with(settings)
+    tested = record.get("data", {}).get("test")
+    if tested is not None:  # prompts evaluated: eval_size=0 takes more on a GPU than on a CPU
+        now["prompts"] = prompts_to_evaluate(settings, tested, pick_device(settings))
+    then = record.get("settings", {})
+    return [f"{key} {_plain(then.get(key))} then, {_plain(now[key])} now"
+            for key in sorted(now) if then.get(key) != now[key]]
+
+
+def _plain(value) -> str:
+    """A setting's value as a message shows it: a path relative to the checkout."""
+    return repr(shown(value) if isinstance(value, str) and value else value)
+
+
+def matching_baseline(settings: Settings, say=print) -> Evaluation:
+    """The saved baseline (notebook 03's) where it was made under these settings on this
+    machine's precision; otherwise the baseline evaluated again and saved, after one line that
+    names the settings that differed. What notebook 05 and `compare` pair the trained policy
+    with: same prompts, same sampling seeds, same model and arithmetic."""
+    if settings.layout.eval_table("baseline").exists():
+        saved = load_evaluation(settings, "baseline")
+        changed = changed_settings(saved.record, settings)
+        if not changed:
+            return saved
+        say(f"The saved baseline was made with other settings ({'; '.join(changed)}): "
+            "evaluating it again with this run's.")
+    return run_evaluation(settings, "baseline")
 
 
 def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> None:
@@ -285,7 +326,7 @@ def run_evaluation(settings: Settings, name: str | None = "baseline", progress: 
     results as `name`: notebook 05 when notebook 03's baseline is missing or stale, the seeds
     benchmark and the tiny world's checks (notebook 03 shows these steps one by one)."""
     from .data import load_splits
-    from .models import load_policy, pick_device
+    from .models import load_policy
     from .reward import load_reward_model
 
     splits = load_splits(settings)

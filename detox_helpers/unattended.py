@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from jupyter_client.manager import AsyncKernelManager
 
 from .errors import DetoxError, user_error_names
-from .layout import shown
+from .layout import shown, write_atomically
 from .settings import Settings
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -62,8 +62,9 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    output = executed_copy(settings, path)
+    output = executed_copy(settings, path).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
+    keep_whole(output.parent)
     # After Ctrl-C, nbclient's pending reply holds the stopped kernel's error; asyncio would
     # print that task's traceback at exit, after the command has said how to continue.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
@@ -80,6 +81,25 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
         raise NotebookFailed(f"{path.name} failed ({error.ename}: {message}); the executed "
                              f"copy up to the failing cell is {shown(output)}") from None
     return output
+
+
+def keep_whole(folder: Path) -> None:
+    """papermill writes the executed copies in `folder` whole (aside, then renamed in, as
+    layout.write_atomically): a full disk is one error line naming the copy and the space it
+    needed, not a traceback, and the last whole copy stays."""
+    from papermill.iorw import LocalHandler, papermill_io
+
+    class WholeCopies(LocalHandler):
+        def write(self, buf, path):
+            write_atomically(Path(path), buf)
+
+    scheme = str(folder.resolve())
+    if scheme not in _WHOLE:
+        papermill_io.register(scheme, WholeCopies())  # for paths that start with `scheme`
+        _WHOLE.add(scheme)
+
+
+_WHOLE = set()  # the folders keep_whole registered
 
 
 def run_notebook_here(name: str | Path, **parameters) -> dict:

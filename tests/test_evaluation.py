@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,7 +115,8 @@ def test_a_failed_write_replaces_neither_file_and_a_mixed_pair_is_refused(small_
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (max(map(len, saved)) + 4096, hard))
     try:
-        with pytest.raises(DetoxError, match=r"Could not write .*small\.csv"):
+        with pytest.raises(DetoxError, match=r"Could not write .*small\.csv \(File too large; "
+                                             r"it needs [0-9.]+ kB, over the file-size limit"):
             evaluation.save_evaluation(settings, "small", longer)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
@@ -127,3 +130,40 @@ def test_a_failed_write_replaces_neither_file_and_a_mixed_pair_is_refused(small_
             evaluation.load_evaluation(settings, "small")
     finally:
         table.write_bytes(saved[0])
+
+
+def test_the_record_holds_what_the_evaluation_was_made_from(small_run):
+    from detox_helpers.data import cache_key
+
+    settings, result, _ = small_run
+    made = result.record["settings"]
+    assert made["precision"] == result.record["precision"] == "float32"  # the tiny world's
+    assert (made["prompts"], made["eval_size"], made["samples_per_prompt"]) == (6, 6, 3)
+    assert made["test_split"] == cache_key(settings) and made["seed"] == settings.seed
+    assert evaluation.changed_settings(result.record, settings) == []
+    for other, differs in ((dict(precision="bfloat16"), ["precision"]),
+                           (dict(eval_size=4), ["eval_size", "prompts"]),
+                           (dict(instruct_adapter=""), ["instruct_adapter"])):
+        changed = evaluation.changed_settings(result.record,
+                                              dataclasses.replace(settings, **other))
+        assert [line.split()[0] for line in changed] == differs
+
+
+def test_a_baseline_of_other_settings_is_evaluated_again_with_one_line_naming_them(
+        isolated_settings, monkeypatch):
+    """The issue's case: a baseline evaluated with another seed and no instruct adapter, then
+    compared under the run's settings. It must not be paired with the trained policy as it is."""
+    settings = isolated_settings(eval_size=4, eval_samples_per_prompt=2)
+    evaluation.run_evaluation(dataclasses.replace(settings, seed=5, instruct_adapter=""),
+                              progress=False)
+    said = []
+    before = evaluation.matching_baseline(settings, say=said.append)
+    assert len(said) == 1 and "seed 5 then, 42 now" in said[0], said
+    assert "instruct_adapter '' then, " in said[0]
+    assert evaluation.changed_settings(before.record, settings) == []
+    saved = evaluation.load_evaluation(settings, "baseline")  # the new one replaced it
+    assert saved.record["settings"] == before.record["settings"]
+    # the other direction: a baseline that matches is used as saved, without a word
+    monkeypatch.setattr(evaluation, "run_evaluation", lambda *a, **k: pytest.fail("evaluated"))
+    again = evaluation.matching_baseline(settings, say=said.append)
+    assert len(said) == 1 and again.record == saved.record
