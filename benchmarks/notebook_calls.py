@@ -17,9 +17,10 @@ The rule, per call (`f(...)`, `x.f(...)`, `a.b.f(...)`) in a code cell's syntax 
   `pd.DataFrame`) or of a method (`raw.filter`, `policy.generate`); IPython's `display` too;
   **standard library** calls (`time.perf_counter`, `math.ceil`) are counted apart and do not
   count for the libraries;
-- not counted: Python's builtins (`print`, `len`), functions the notebook defines itself, and
-  the methods of Python's own types (`str.format`, `list.append`, `dict.items`, ...), which
-  the rule cannot tell from a library's method without running the cell.
+- not counted: Python's builtins (`print`, `len`), functions the notebook defines itself, the
+  methods of Python's own types (`str.format`, `list.append`, `dict.items`, ...), and methods
+  of a call's result or of an item (`raw.select(...).to_pandas()`, `dataset["train"].select`),
+  which the rule cannot tell apart without running the cell.
 
 A notebook passes (`LIBRARY_LEADS`) when its library calls outnumber its package calls and no
 code cell is longer than `MAX_CELL_LINES` lines.

@@ -85,10 +85,10 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
     """Summaries for many prompts (lists or tensors of token ids), `batch_size` at a time.
 
     `generate_kwargs` go to `model.generate` (see `sampling_kwargs`; `pad_token_id` defaults
-    to the tokenizer's, as trl's `PPOTrainer.generate` leaves it to the caller). A seed makes the draw
-    repeatable for the same prompts, batch size and device. When the GPU runs out of memory
-    the batch size is halved for the rest of the call. `cache` is `dynamic`, `static` (bucketed
-    prompt lengths, a static KV cache) or `auto` (see `cache_for`).
+    to the tokenizer's, as trl's `PPOTrainer.generate` leaves it to the caller). A seed makes
+    the draw repeatable for the same prompts, batch size and device. When the GPU runs out of
+    memory the batch size is halved for the rest of the call. `cache` is `dynamic`, `static`
+    (bucketed prompt lengths, a static KV cache) or `auto` (see `cache_for`).
     """
     cache = cache_for(cache, next(model.parameters()).device)
     if cache == "static":

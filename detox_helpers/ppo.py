@@ -1,20 +1,26 @@
 """What notebook 04's PPO loop uses and what teaches nothing: trl's first-token repair, which
 train rows and how many new tokens each step gets (seeded by (seed, step), so that a resumed
-run repeats the uninterrupted one), the step's row of statistics. The loop is notebook 04's.
+run repeats the uninterrupted one), the step's row of statistics, and `training`, the loop's
+plumbing behind one call (seeding, timing, progress, checkpoints, Ctrl-C). The loop is
+notebook 04's.
 """
 
 from __future__ import annotations
 
 import random
+import time
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from trl import PPOTrainer
 
+from . import checkpoints
 from .errors import DetoxError
+from .generation import time_estimate
 from .layout import check_writable
-from .models import weights_precision
+from .models import pick_device, weights_precision
 from .settings import Settings
 
 # trl 0.11.4 is pinned on purpose (see docs/design.md); its deprecation notices say nothing a
@@ -44,8 +50,14 @@ class FirstTokenPPOTrainer(PPOTrainer):
     first generated token, never reaches the loss (trl issue #176 asked about this mask). A
     policy that opens its summary with an insult ("Lazy Liam books ...") could then never learn
     to stop. Here position 0 counts for every response that has a token after the start token.
+
+    Built like trl's; it also sets `scoring_in_one_pass` for the model.
     """
     scoring_in_one_pass = False
+
+    def __init__(self, config, model, *args, **kwargs):
+        super().__init__(config, model, *args, **kwargs)
+        self.scoring_in_one_pass = one_scoring_pass(model)  # same numbers, fewer passes
 
     def batched_forward_pass(self, model, queries, responses, model_inputs,
                              return_logits=False, response_masks=None):
@@ -80,13 +92,18 @@ def one_scoring_pass(model) -> bool:
 
 def check_plan(settings: Settings, steps: int, train_rows: int) -> None:
     """Before any long work: at least one step, a batch the train split can fill, a run folder
-    that can be written."""
+    that can be written. On the CPU, Accelerate is settled there too, before trl's value-head
+    model asks it for the process's device (several CPU processes under torchrun)."""
     if steps < 1:
         raise DetoxError(f"--max-steps (max_steps) is {steps}: train at least 1 step.")
     if train_rows < settings.batch_size:
         raise DetoxError(f"The train split has {train_rows} prompts, fewer than "
                          f"batch_size={settings.batch_size}; lower batch_size.")
     check_writable(settings.layout.root)
+    if pick_device(settings).type == "cpu":
+        from accelerate import PartialState
+
+        PartialState(cpu=True)
 
 
 def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,
@@ -103,6 +120,55 @@ def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,
     return [int(i) for i in order[start:start + size]]
 
 
+def step_rows(ppo_trainer, settings: Settings, step: int, num_rows: int) -> list[int]:
+    """The train rows this process takes at `step` (`batch_indices` with the trainer's process
+    index and count)."""
+    accelerator = ppo_trainer.accelerator
+    return batch_indices(settings, step, num_rows, accelerator.process_index,
+                         accelerator.num_processes)
+
+
+@contextmanager
+def training(ppo_trainer, settings: Settings, history: list, steps: int, print_every: int = 20):
+    """`with training(...) as run: for step in run:` the loop's steps, from the first not yet
+    in `history` to `steps`; the loop body appends one `statistics_row` per step. Around each
+    step, what teaches nothing: torch's and numpy's seeds set by (seed, step) (sampling, LoRA
+    dropout, trl's mini-batch shuffle), so a resumed run repeats an uninterrupted one; the
+    step's time; the statistics file and a checkpoint every `checkpoint_every` steps; a
+    progress bar, the time the run will take, and a line every `print_every` steps. Ctrl-C
+    names the checkpoint to continue from."""
+    from tqdm.auto import tqdm
+
+    main = ppo_trainer.accelerator.is_main_process
+    ppo_trainer.current_step = len(history)  # TensorBoard's step axis (log_stats) goes on
+    bar = tqdm(total=steps, initial=len(history), desc="PPO", disable=not main)
+    try:
+        yield _steps(ppo_trainer, settings, history, steps, bar, print_every)
+    except KeyboardInterrupt:
+        print(checkpoints.where_to_continue(settings.layout))
+        raise
+    finally:
+        bar.close()
+
+
+def _steps(ppo_trainer, settings, history, steps, bar, print_every):
+    main, done_before = ppo_trainer.accelerator.is_main_process, len(history)
+    while len(history) < steps:
+        step, started = len(history), time.perf_counter()
+        torch.manual_seed(settings.seed + step)
+        np.random.seed(settings.seed + step)
+        yield step
+        if len(history) != step + 1:
+            raise RuntimeError("each step of the loop appends one statistics_row to history")
+        history[-1]["seconds"] = time.perf_counter() - started
+        checkpoints.keep(ppo_trainer, history, settings, steps)
+        bar.update(1)
+        if len(history) == done_before + 1 and main:  # the pace, timed
+            bar.write(time_estimate("PPO steps", history[-1]["seconds"], 1, steps - done_before))
+        if main and (len(history) % print_every == 0 or len(history) == steps):
+            print(progress_line(history), flush=True)
+
+
 def response_budget(settings: Settings, step: int) -> int:
     """New-token budget of a step, drawn in [output_min_length, output_max_length)."""
     rng = random.Random(settings.seed * 1_000_003 + step)
@@ -110,10 +176,12 @@ def response_budget(settings: Settings, step: int) -> int:
 
 
 def statistics_row(step: int, rewards, toxicity, trl_stats: dict, responses,
-                   seconds: float) -> dict:
+                   seconds: float = float("nan")) -> dict:
     """One step's row of figures: the reward and the classifier's toxicity of the batch, trl's
-    statistics (under our names), the summaries' mean length in tokens, the step's time."""
-    rewards, toxicity = torch.as_tensor(rewards).float(), torch.as_tensor(toxicity).float()
+    statistics (under our names), the summaries' mean length in tokens, the step's time (which
+    `training` fills in once the step is done)."""
+    rewards = torch.stack([torch.as_tensor(r) for r in rewards]).float().cpu()
+    toxicity = torch.as_tensor(toxicity).float()
     return dict(step=step, reward_mean=float(rewards.mean()), reward_std=float(rewards.std()),
                 toxicity_mean=float(toxicity.mean()),
                 **{ours: float(trl_stats[theirs]) for ours, theirs in TRL_STATISTICS.items()},
@@ -130,6 +198,23 @@ def progress_line(history: list) -> str:
     return (f"step {history[-1]['step']:>4}: reward {mean('reward_mean'):+.3f}, toxicity "
             f"{mean('toxicity_mean'):.3f}, KL {mean('kl'):.3f}, KL coefficient "
             f"{mean('kl_coef'):.3f} (means of the last {len(last)} steps)")
+
+
+def processes_agree(ppo_trainer, queries) -> str:
+    """With several processes, after training: each process scored its own prompts (`queries`,
+    its last batch) and, the gradients averaged across them, all end with the same trained
+    weights (compared by a digest of LoRA and the value head). An AssertionError otherwise."""
+    import hashlib
+
+    from accelerate.utils import gather_object
+
+    weights = hashlib.sha256()
+    for parameter in (p for p in ppo_trainer.model.parameters() if p.requires_grad):
+        weights.update(parameter.detach().float().cpu().numpy().tobytes())
+    everyone = gather_object([(tuple(sorted(queries)), weights.hexdigest())])
+    assert len({prompts for prompts, _ in everyone}) == len(everyone), "processes shared prompts"
+    assert len({digest for _, digest in everyone}) == 1, "the processes' weights differ"
+    return f"{len(everyone)} processes: each its own prompts in the last step, the same weights"
 
 
 def reward_source(reward_function) -> str:
