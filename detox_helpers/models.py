@@ -37,11 +37,14 @@ def pick_device(settings: Settings) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-# bfloat16 on the CPU only where a layer of the model's width runs at least this much faster.
-# A wide margin, so that the choice does not flip with the thread count: on a 2-core Xeon with
-# AMX the tiny world's layer read 0.8x-1.1x on two threads and 1.4x-1.7x on one (where a 1.25x
-# bar picked bfloat16 in a one-thread command and float32 in a notebook), flan-t5-base's 5.8x-6.6x.
-BF16_MIN_SPEEDUP = 2.0
+# bfloat16 on a CPU with native bfloat16 only for a policy at least this wide (flan-t5-small
+# is 512, flan-t5-base 768; the tiny world 64). A rule on the width, not on a timing: timed in
+# each process, a layer's speed-up moved with the machine's load (flan-t5-base's 1.9x to 6.1x
+# on a 2-core EPYC, the tiny world's 0.8x to 2.0x), so one command ran in either precision
+# from one run to the next. At flan-t5-base's width bfloat16 was faster end to end in every
+# measurement (docs/benchmarks.md); the tiny world's steps are mostly overhead, and its claims
+# were measured in float32.
+BF16_MIN_WIDTH = 512
 
 
 def pick_dtype(settings: Settings, device: torch.device) -> torch.dtype:
@@ -51,7 +54,8 @@ def pick_dtype(settings: Settings, device: torch.device) -> torch.dtype:
 
 def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype, str]:
     """(dtype, why): bfloat16 on a GPU that supports it (as the original lab) and on a CPU with
-    native bfloat16 where it is faster at the policy's width; float32 elsewhere."""
+    native bfloat16 for a policy at least BF16_MIN_WIDTH wide; float32 elsewhere. The same
+    answer, in the same words, every time on one machine."""
     if settings.precision != "auto":
         return getattr(torch, settings.precision), f"precision={settings.precision}"
     if device.type == "cuda":
@@ -65,15 +69,15 @@ def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype,
 
 def cpu_dtype(width) -> tuple[torch.dtype, str]:
     """(dtype, why) on this CPU for a model of `width()` = (hidden, feed-forward) sizes, asked
-    only where bfloat16 is native: bfloat16 where a layer that wide runs at least
-    BF16_MIN_SPEEDUP as fast in it."""
+    only where bfloat16 is native: bfloat16 where the hidden size is BF16_MIN_WIDTH or more."""
     if not cpu_has_native_bf16():
         return torch.float32, "auto: no native bfloat16 on this CPU"
-    speedup = bf16_speedup(*width())
-    faster = f"a layer of the policy's width ran {speedup:.1f}x as fast in bfloat16"
-    if speedup >= BF16_MIN_SPEEDUP:
-        return torch.bfloat16, f"auto: native bfloat16 on this CPU, {faster}"
-    return torch.float32, f"auto: native bfloat16 on this CPU, but {faster}"
+    hidden = width()[0]
+    if hidden >= BF16_MIN_WIDTH:
+        return torch.bfloat16, (f"auto: native bfloat16 on this CPU, a policy {hidden} wide "
+                                f"(>= {BF16_MIN_WIDTH})")
+    return torch.float32, (f"auto: native bfloat16 on this CPU, but a policy only {hidden} "
+                           f"wide (< {BF16_MIN_WIDTH})")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -97,7 +101,8 @@ def model_width(settings: Settings) -> tuple[int, int]:
 @functools.cache
 def bf16_speedup(hidden: int, feed_forward: int, tokens: int = 512) -> float:
     """float32's time over bfloat16's for one feed-forward layer on `tokens` tokens: measured
-    once per width and process, in under 0.1 s.
+    once per width and process, in under 0.1 s. `auto` no longer asks it (see BF16_MIN_WIDTH);
+    the benchmarks print it beside their end-to-end figures.
 
     Both precisions are warmed up before either is timed, then timed in turns, best of five,
     each timing long enough to read (a narrow layer is repeated). Timing float32 first, once,
