@@ -139,7 +139,6 @@ def grade(path: Path, **parameters) -> list[Result]:
     passes when every cell from the previous check to its own runs without an error. A failure
     stops the run (later cells need what the failed one defines): the later exercises fail too."""
     import matplotlib
-    from IPython.core.inputtransformer2 import TransformerManager
 
     matplotlib.use("Agg")  # figures are drawn, never shown
     cells = nbformat.read(path, as_version=4).cells
@@ -148,26 +147,31 @@ def grade(path: Path, **parameters) -> list[Result]:
     results, start, failure = [], 0, ""
     with _working_directory(path.parent):
         for name, check_index, points in exercises_in(cells):
+            message = "not run: an earlier exercise failed" if failure else ""
             for index in range(start, check_index + 1):
                 if failure or cells[index].cell_type != "code":
                     continue
-                source = TransformerManager().transform_cell(cells[index].source)
-                filename = f"<{path.name}:{index}>"  # where a traceback finds the source
-                linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-                try:  # the notebook's own printing stays out of the grade's lines
-                    with contextlib.redirect_stdout(io.StringIO()):
-                        exec(compile(source, filename, "exec"), namespace)
-                except Exception as error:  # whatever the learner's code raised is the grade
-                    failure = _message(error)
-                    results.append(Result(name, points, False, failure))
+                failure = message = _run_cell(cells[index], f"<{path.name}:{index}>", namespace)
                 if "parameters" in cells[index].metadata.get("tags", []):
-                    namespace.update(parameters)
-            if not results or results[-1].name != name:
-                passed = not failure
-                reason = "" if passed else "not run: an earlier exercise failed"
-                results.append(Result(name, points, passed, reason))
+                    namespace.update(parameters)  # as papermill injects them
+            results.append(Result(name, points, not message, message))
             start = check_index + 1
     return results
+
+
+def _run_cell(cell, filename: str, namespace: dict) -> str:
+    """Run one code cell as a kernel would (IPython's reading of magics); returns why it failed,
+    or "" when it ran. Its printing stays out of the grade's lines."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    source = TransformerManager().transform_cell(cell.source)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, filename, "exec"), namespace)
+    except Exception as error:  # whatever the learner's code raised is the grade
+        return _message(error)
+    return ""
 
 
 def _message(error: Exception) -> str:
