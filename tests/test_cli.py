@@ -18,12 +18,24 @@ def run_cli(*args, **env):
                           text=True, env={**os.environ, **env}, timeout=300)
 
 
-def test_help_lists_the_commands():
+COMMANDS = ["demo", "run", "build-tiny", "data", "evaluate", "train", "compare", "make-adapter",
+            "rloo"]
+
+
+@pytest.fixture(scope="module")
+def help_text():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("demo", "run", "build-tiny", "data", "evaluate", "train", "compare",
-                    "make-adapter", "rloo"):
-        assert command in result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_lists_each_command_on_its_own_line(help_text, command):
+    # by its own name, where argparse lists it: in the {...} of choices and on a line of its
+    # own with its help ("train" inside another command's help text is not "train" listed)
+    choices = re.search(r"^  \{(.+)\}$", help_text, re.MULTILINE)
+    assert choices and command in choices.group(1).split(",")
+    assert re.search(rf"^    {re.escape(command)} +\S", help_text, re.MULTILINE), help_text
 
 
 def test_build_tiny_checks_the_shipped_world_and_prints_its_quality(tiny_settings):
@@ -85,9 +97,30 @@ def test_a_notebook_runs_through_papermill_and_a_failure_is_named_with_its_copy(
     assert not isinstance(raised.value, unattended.NotebookFailed)  # a mistake, not a bug
 
 
+def by_number(names):
+    """Notebook names in the order of their leading number, sorted here, not by the code
+    under test."""
+    return sorted(names, key=lambda name: int(name.split("_")[0]))
+
+
 def test_the_lab_notebooks_are_found_in_order():
-    names = [p.name for p in unattended.notebook_paths()]
-    assert names == sorted(names) and names[0] == "01_data.ipynb"
+    on_disk = [name for name in os.listdir(unattended.NOTEBOOKS_DIR)
+               if re.fullmatch(r"\d\d_.+\.ipynb", name)]
+    names = [path.name for path in unattended.notebook_paths()]
+    assert names == by_number(on_disk)
+    assert [int(name[:2]) for name in names] == list(range(1, len(names) + 1))
+
+
+def test_the_notebooks_come_in_order_whatever_order_the_folder_lists_them(tmp_path, monkeypatch):
+    names = ["02_b.ipynb", "10_j.ipynb", "01_a.ipynb", "03_c.ipynb"]
+    for name in [*names, "notes.ipynb", "4_x.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    glob = type(tmp_path).glob
+    # a folder that lists its files backwards: the order must come from notebook_paths
+    monkeypatch.setattr(type(tmp_path), "glob",
+                        lambda self, pattern: reversed(sorted(glob(self, pattern))))
+    monkeypatch.setattr(unattended, "NOTEBOOKS_DIR", tmp_path)
+    assert [path.name for path in unattended.notebook_paths()] == by_number(names)
 
 
 def test_compare_without_a_trained_adapter_says_what_to_run(with_data, tmp_path, monkeypatch,

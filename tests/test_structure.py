@@ -1,5 +1,6 @@
 """The package's imports flow one way: no module imports, even inside a function, a module that
-imports it back (directly or round a longer circle)."""
+imports it back (directly or round a longer circle), subpackages (tiny/) included; and nothing
+outside the miniature imports it."""
 
 import ast
 from pathlib import Path
@@ -9,26 +10,41 @@ import detox_helpers
 PACKAGE = Path(detox_helpers.__file__).parent
 
 
-def imported_modules(path: Path) -> set[str]:
-    """The package modules one file imports, wherever the import statement stands."""
+def module_name(path: Path, root: Path) -> str:
+    """`tiny.world` for tiny/world.py, `tiny` for tiny/__init__.py, `__init__` for the top."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def imported_modules(path: Path, root: Path) -> set[str]:
+    """Every name a file's imports could mean, as package modules (`tiny.world`, `layout`),
+    wherever the import statement stands; import_graph keeps those that exist."""
+    package = path.relative_to(root).parent.parts           # () at the top, ("tiny",) below
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:             # from .data import x
-                names.add(node.module.split(".")[0])
-            elif node.level == 1:                           # from . import data, plots
-                names.update(alias.name for alias in node.names)
-            elif node.module and node.module.startswith("detox_helpers."):
-                names.add(node.module.split(".")[1])
+            if node.level:                                  # from ..layout import x
+                base = package[:len(package) - (node.level - 1)]
+            elif node.module and node.module.split(".")[0] == "detox_helpers":
+                base = ()                                   # from detox_helpers.tiny import x
+            else:
+                continue
+            module = list(base) + (node.module.split(".") if node.module else [])
+            if node.module and not node.level:
+                module = module[1:]                         # drop "detox_helpers"
+            names.add(".".join(module))
+            # `from . import data` and `from .tiny import world` name modules too
+            names.update(".".join([*module, alias.name]) for alias in node.names)
         elif isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[1] for alias in node.names
+            names.update(alias.name.split(".", 1)[1] for alias in node.names
                          if alias.name.startswith("detox_helpers."))
     return names
 
 
 def import_graph(folder: Path = PACKAGE) -> dict[str, set[str]]:
-    modules = {path.stem: path for path in folder.glob("*.py")}
-    return {name: imported_modules(path) & set(modules) - {name}
+    """Each module of the package, subpackages included, and the package modules it imports."""
+    modules = {module_name(path, folder): path for path in folder.rglob("*.py")}
+    return {name: imported_modules(path, folder) & set(modules) - {name}
             for name, path in modules.items()}
 
 
@@ -60,9 +76,23 @@ def test_the_circle_finder_finds_a_circle_hidden_in_a_function(tmp_path):
     assert circles(import_graph(tmp_path)) == [["a", "b", "c", "a"]]
 
 
+def test_the_circle_finder_reads_subpackages(tmp_path):
+    # a circle through a subpackage, written each way an import can name it
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "sub" / "__init__.py").write_text("")
+    (tmp_path / "a.py").write_text("from .sub import x\n")
+    (tmp_path / "sub" / "x.py").write_text("from . import y\n")
+    (tmp_path / "sub" / "y.py").write_text("def late():\n    from ..b import thing\n")
+    (tmp_path / "b.py").write_text("from detox_helpers.sub.z import thing\n")
+    (tmp_path / "sub" / "z.py").write_text("from .. import a\n")
+    assert circles(import_graph(tmp_path)) == [["a", "sub.x", "sub.y", "b", "sub.z", "a"]]
+
+
 def test_the_package_has_no_import_circle():
     graph = import_graph()
-    assert {"settings", "layout", "data", "ppo", "report"} <= set(graph)
+    assert {"settings", "layout", "data", "ppo", "report", "tiny.world", "tiny.claims"} <= set(
+        graph)
     assert not circles(graph), "import circles: " + "; ".join(
         " -> ".join(circle) for circle in circles(graph))
 
@@ -71,3 +101,12 @@ def test_the_layout_and_settings_import_nothing_above_them():
     graph = import_graph()
     assert graph["layout"] <= {"errors"}
     assert graph["settings"] <= {"errors", "layout"}
+
+
+def test_nothing_outside_the_miniature_imports_it():
+    """tiny/ may use the package; the package must not need tiny/ (the full lab runs without
+    it)."""
+    graph = import_graph()
+    outside = {module: sorted(target for target in targets if target.split(".")[0] == "tiny")
+               for module, targets in graph.items() if module.split(".")[0] != "tiny"}
+    assert not {module: tiny for module, tiny in outside.items() if tiny}
