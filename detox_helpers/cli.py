@@ -111,15 +111,24 @@ def run_lab(profile: str | None) -> None:
 
 def checked_settings():
     """The settings of a command, checked before any long work: the artifacts folder can be
-    written and, on the tiny profile, the shipped world is whole and current."""
+    written. (On the tiny profile each notebook's first cell checks the shipped world.)"""
     from .layout import check_writable
-    from .tiny.world import ensure_tiny_world
 
     settings = load_settings()
     for folder in [settings.artifacts, *settings.layout.written_folders()]:
         check_writable(folder)
-    ensure_tiny_world(settings)
     return settings
+
+
+def build_tiny(rebuild: bool, output: str | None) -> None:
+    """`build-tiny`: the miniature's own command (`python -m detox_helpers.tiny.command`), run
+    as a program, as the notebooks are, so that nothing outside tiny/ imports from it."""
+    import subprocess
+
+    flags = ["--rebuild"] * rebuild + (["--output", output] if output else [])
+    done = subprocess.run([sys.executable, "-m", "detox_helpers.tiny.command", *flags])
+    if done.returncode:
+        raise SystemExit(done.returncode)  # its error line is printed already
 
 
 def show_data() -> None:
@@ -223,8 +232,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from .tiny.command import build_tiny
-
     commands = {"demo": lambda: run_lab("tiny"), "run": lambda: run_lab(None),
                 "build-tiny": lambda: build_tiny(args.rebuild, args.output),
                 "data": show_data, "evaluate": lambda: evaluate(args.name),

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import compare, plots
 from .errors import DetoxError
-from .evaluation import ROUGE_CONFIGURATION, Evaluation, changed_settings
+from .evaluation import ROUGE_CONFIGURATION, Evaluation, changed_settings, reward_hacking_note
 from .layout import ADAPTER_WEIGHTS, file_digest, shown, write_atomically
 from .settings import Settings
 
@@ -166,8 +166,6 @@ def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluatio
              f"95% bootstrap intervals; {len(table)} of them, none adjusted for multiple "
              "comparisons (ROUGE-2 and ROUGE-L: notebook 05).", "",
              comparison_markdown(table.drop(index=["rouge2", "rougeL"]), k), ""]
-    from .tiny.judge import reward_hacking_note
-
     hacking = reward_hacking_note(after)
     if hacking:
         lines += [f"Exact judge: {hacking}", ""]

@@ -47,11 +47,17 @@ def uses_world(settings: Settings, folder: Path) -> bool:
 
 
 def ensure_tiny_world(settings: Settings) -> Path | None:
-    """Check the shipped tiny world when the settings use it; None when they do not.
+    """Check the shipped tiny world when the settings use it; None when they do not. On the
+    tiny profile, register the exact judge with the evaluation (evaluation.EXACT_JUDGES).
 
     A missing world, or one made by other builder code than this (someone edited fixture.py,
     say), is refused: its models would not match the fixture the code now describes.
     """
+    if settings.profile == "tiny":  # the evaluation adds the exact judge's verdicts
+        from ..evaluation import EXACT_JUDGES
+        from .judge import exact_judge
+
+        EXACT_JUDGES["tiny"] = exact_judge
     folder = world_dir()
     if settings.profile != "tiny" or not uses_world(settings, folder):
         return None
