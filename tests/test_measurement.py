@@ -1,6 +1,11 @@
 """The package's `evaluate` toxicity measurement: offline, and the reward module's numbers."""
 
+import importlib.resources
+import shutil
 import socket
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import evaluate
@@ -11,6 +16,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from detox_helpers.errors import DetoxError
 from detox_helpers.layout import MEASUREMENT_DIR
 from detox_helpers.reward import load_reward_model
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = REPO / "detox_helpers"
 
 CLEAN = ["#Person1# books a table for four people at noon on Friday.",
          "#Person2# asks #Person1# when the next train to the city leaves."]
@@ -31,9 +39,31 @@ def expected(tiny_settings):
     return load_reward_model(tiny_settings).toxicity(TEXTS).tolist()
 
 
-def test_the_measurement_folder_ships_in_the_package():
-    assert MEASUREMENT_DIR.name == "toxicity"
-    assert (MEASUREMENT_DIR / "toxicity.py").is_file()     # the layout evaluate.load expects
+def wheel_files(pyproject: str, tmp_path: Path) -> list[str]:
+    """The files of the wheel that `pyproject` (the text of pyproject.toml) builds from this
+    checkout's package: what `pip install .` puts on a user's machine."""
+    source = tmp_path / "source"
+    shutil.copytree(PACKAGE_DIR, source / "detox_helpers",
+                    ignore=shutil.ignore_patterns("__pycache__", "tiny-world"))  # 2 MB, unread
+    (source / "pyproject.toml").write_text(pyproject)
+    shutil.copy(REPO / "README.md", source)
+    built = subprocess.run([sys.executable, "-c", "from setuptools import build_meta; "
+                            f"print(build_meta.build_wheel({str(tmp_path)!r}))"],
+                           cwd=source, capture_output=True, text=True, check=True)
+    wheel = tmp_path / built.stdout.split()[-1]
+    return zipfile.ZipFile(wheel).namelist()
+
+
+def test_the_measurement_folder_ships_in_the_installed_package(tmp_path):
+    # where the import system finds the package (an installed copy, or an editable checkout),
+    # not a path built from this file's place in the checkout
+    installed = Path(str(importlib.resources.files("detox_helpers")))
+    assert installed in MEASUREMENT_DIR.parents, f"{MEASUREMENT_DIR} is outside {installed}"
+    inside = MEASUREMENT_DIR.relative_to(installed)
+    assert (installed / inside / "toxicity.py").is_file()   # the layout evaluate.load expects
+    # and a wheel built by pyproject.toml carries it
+    files = wheel_files((REPO / "pyproject.toml").read_text(), tmp_path)
+    assert f"detox_helpers/{inside.as_posix()}/toxicity.py" in files
 
 
 def test_loads_from_the_package_without_the_network(tiny_settings, monkeypatch):
