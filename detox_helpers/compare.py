@@ -82,7 +82,6 @@ JUDGE = "judge"
 # What a detox must keep (it may cost them); the clean-reference ROUGE-1 where the exact judge ran
 # (removing an insult that the reference itself holds lowers the plain ROUGE-1 for a good reason).
 KEPT = ("rouge1_clean_reference", "rouge1", "names_kept", "facts_kept", "length")
-COSTS = KEPT  # the earlier name
 # kind_of's answer -> how the verdict introduces the kept figures of that kind
 KEPT_GROUPS = {"cost": "What it cost", "gain": "What it gained",
                "change": "What changed, neither better nor worse",
@@ -215,8 +214,9 @@ def best_of_k(evaluation: Evaluation) -> pd.DataFrame:
 
 
 def best_of_k_kl(k: int) -> float:
-    """The KL (nats) from the policy to its best-of-k distribution: log k - (k - 1) / k
-    (Stiennon et al. 2020; Gao et al. 2022 compare RL against best-of-n at equal KL)."""
+    """log k - (k - 1) / k: an upper bound on the KL (nats) from the policy to its best-of-k
+    distribution (Stiennon et al. 2020 state it as the KL; Beirami et al. 2024 show it is a
+    bound; Gao et al. 2022 compare RL against best-of-n at equal KL)."""
     return math.log(k) - (k - 1) / k
 
 
