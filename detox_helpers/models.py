@@ -205,16 +205,19 @@ NO_ADAPTER = ("No instruct adapter set: the lab starts from plain {policy}. To s
 
 
 def load_policy(settings: Settings, device: torch.device | None = None):
-    """(model, tokenizer): the policy with the instruct adapter merged in (when one is set)."""
+    """(model, tokenizer): the policy with the instruct adapter merged in (when one is set).
+    With `instruct_adapter_trainable` (the original lab's way), the base model alone: the
+    caller puts the instruct adapter on, to train it (notebook 04) or as trained (notebook 05).
+    """
     from transformers import AutoModelForSeq2SeqLM
 
     device = device or pick_device(settings)
     dtype, why = choose_dtype(settings, device)
     model = from_pretrained(AutoModelForSeq2SeqLM, settings.policy_model, "policy model",
                             "policy_model", dtype=dtype)
-    if settings.instruct_adapter:
+    if settings.instruct_adapter and not settings.instruct_adapter_trainable:
         model = merge_adapter(model, settings.instruct_adapter)
-    else:
+    elif not settings.instruct_adapter:
         print(NO_ADAPTER.format(policy=settings.policy_model))
     print(f"policy weights in {weights_precision(model)} ({why})")
     return model.to(device).eval(), load_tokenizer(settings)

@@ -72,6 +72,12 @@ class Settings:
     """the seq2seq model to detoxify (hub id or local folder); its tokenizer too"""
     instruct_adapter: str = ""
     """LoRA adapter that makes the policy summarise (path or hub id); empty: none"""
+    instruct_adapter_trainable: bool = False
+    """the original lab's way: PPO trains the instruct adapter itself (`PeftModel.from_pretrained(
+    ..., is_trainable=True)`, no fresh LoRA), and the KL reference, the policy with its adapter
+    switched off, is then the base model. False (this lab): the instruct adapter is merged into
+    the weights and PPO trains a fresh LoRA, so the reference is the instruct model. Needs an
+    `instruct_adapter`; see docs/design.md"""
     reward_model: str = "facebook/roberta-hate-speech-dynabench-r4-target"
     """hate-speech classifier with labels `nothate` and `hate` (hub id or local folder)"""
     toxic_labels: str = "hate"
@@ -205,6 +211,9 @@ def _problems(s: Settings) -> list[str]:
          f"precision={s.precision!r} (use auto, float32 or bfloat16)"),
         (s.device == "auto" or s.device.split(":")[0] in ("cpu", "cuda", "mps"),
          f"device={s.device!r} (use auto, cpu, cuda, cuda:N or mps)"),
+        (bool(s.instruct_adapter) or not s.instruct_adapter_trainable,
+         "instruct_adapter_trainable=True needs an instruct_adapter to train (set "
+         "instruct_adapter, or make one with `python -m detox_helpers make-adapter`)"),
         (s.reward_input in ("summary", "prompt+summary"),
          f"reward_input={s.reward_input!r} (use summary or prompt+summary)"),
         (bool(s.toxic_label_names) and CLEAN_LABEL not in s.toxic_label_names,

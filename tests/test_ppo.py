@@ -148,3 +148,38 @@ def test_a_full_disk_while_checkpointing_is_one_error_and_keeps_the_checkpoint(t
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert (folder / checkpoints.STATE_FILE).read_bytes() == saved
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
+def test_the_original_labs_way_trains_the_instruct_adapter_against_the_base_model(
+        tmp_path_factory, with_data):
+    """instruct_adapter_trainable: PPO trains the instruct adapter itself (no fresh LoRA), and
+    the reference trl uses, the policy with its adapter off, is the base model (docs/design.md)."""
+    from pathlib import Path
+
+    from transformers import AutoModelForSeq2SeqLM
+
+    folder = with_data(tmp_path_factory.mktemp("instruct-trainable"))
+    run = run_notebook_here("04", overrides=dict(SMALL, artifacts_dir=str(folder),
+                                                 instruct_adapter_trainable=True), max_steps=2)
+    settings, policy = run["settings"], run["policy"].eval()
+    instruct = load_file(Path(settings.instruct_adapter) / "adapter_model.safetensors")
+    trained = load_file(settings.layout.final_adapter / "adapter_model.safetensors")
+    assert trained.keys() == instruct.keys()  # the instruct adapter's own weights, trained
+    assert any(not torch.equal(trained[k], instruct[k]) for k in instruct if "lora_B" in k)
+    base = AutoModelForSeq2SeqLM.from_pretrained(settings.policy_model).eval()
+    prompt = torch.tensor([[5, 6, 7, 8, 1]])
+    start = torch.tensor([[base.config.decoder_start_token_id]])
+    with torch.no_grad():
+        with policy.disable_adapter():
+            reference = policy(input_ids=prompt, decoder_input_ids=start).logits
+        plain = base(input_ids=prompt, decoder_input_ids=start).logits
+        adapted = policy(input_ids=prompt, decoder_input_ids=start).logits
+    assert torch.allclose(reference, plain, atol=1e-5)  # the reference is the base model
+    assert not torch.allclose(adapted, plain, atol=1e-3)  # and the policy is not
+    # so the first step's KL is not zero (one batch's estimate may even fall below zero)
+    assert abs(run["history"][0]["kl"]) > 1e-3
+
+
+def test_training_the_instruct_adapter_needs_one(isolated_settings):
+    with pytest.raises(DetoxError, match="instruct_adapter_trainable=True needs"):
+        isolated_settings(instruct_adapter="", instruct_adapter_trainable=True)
