@@ -1,11 +1,14 @@
 """Nothing lost under concurrency and stops: one writer per run folder, a folder replaced
 without a gap (a SIGKILL inside the replacement), Ctrl-C to the demo's process group."""
 
+import errno
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +125,107 @@ def test_notebook_06_refuses_a_k_that_does_not_divide_the_batch_before_training(
     monkeypatch.setenv("DETOX_RLOO_K", "3")
     with pytest.raises(DetoxError, match="rloo_k=3 must divide batch_size=16"):
         run_notebook_here("06")
+
+
+def test_ulimit_f_while_evaluate_writes_is_one_error_line_and_keeps_the_old_results(
+        with_data, tmp_path):
+    """The issue's replay: `ulimit -f 5`, then `evaluate` over an earlier evaluation of that
+    name. papermill's executed copy is the first file over the limit (the notebook alone is
+    larger); it was a traceback."""
+    import resource
+
+    artifacts = with_data(tmp_path / "artifacts")
+    layout = Layout(artifacts)
+    layout.eval_dir.mkdir(parents=True)
+    old = {layout.eval_table("baseline"): "the earlier table", layout.eval_record("baseline"):
+           "the earlier record"}
+    for path, text in old.items():
+        path.write_text(text)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "detox_helpers", "evaluate"], capture_output=True, text=True,
+        env={**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts)}, timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (5 * 1024, hard)))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and "03_baseline_eval.ipynb" in errors[0], errors
+    assert re.search(r"it needs [0-9.]+ kB, over the file-size limit of 5\.1 kB", errors[0])
+    assert {path: path.read_text() for path in old} == old
+    assert not list(layout.eval_dir.glob("*.partial"))
+
+
+def no_space_for(suffix: str):
+    """Path.write_bytes that fails as a full disk does for files whose name ends in `suffix`."""
+    write_bytes = Path.write_bytes
+
+    def full(self, data):
+        if self.name.endswith(suffix):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(self, data)
+    return full
+
+
+def test_a_full_disk_while_notebook_03_saves_keeps_the_old_table_and_record(
+        isolated_settings, monkeypatch):
+    from detox_helpers.unattended import run_notebook_here
+
+    settings = isolated_settings()
+    layout = settings.layout
+    layout.eval_dir.mkdir(parents=True)
+    old = {layout.eval_table("baseline"): b"old table", layout.eval_record("baseline"):
+           b"old record"}
+    for path, data in old.items():
+        path.write_bytes(data)
+    monkeypatch.setattr(Path, "write_bytes", no_space_for(f".json.{os.getpid()}.partial"))
+    with pytest.raises(DetoxError) as raised:  # the record fails, after the table was written
+        run_notebook_here("03", overrides=dict(artifacts_dir=layout.root, eval_size=3,
+                                               eval_samples_per_prompt=2))
+    assert re.fullmatch(r"Could not write .*baseline\.json \(No space left on device; it needs "
+                        r"[0-9.]+ kB, [0-9.]+ [kMG]?B free on that disk\); nothing was "
+                        r"replaced\..*", str(raised.value)), raised.value
+    assert {path: path.read_bytes() for path in old} == old  # both old: neither replaced
+    assert sorted(p.name for p in layout.eval_dir.iterdir()) == ["baseline.csv", "baseline.json"]
+
+
+def test_a_full_disk_while_a_report_figure_is_written_keeps_the_old_figure(tmp_path,
+                                                                           monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from detox_helpers.report import save_figure
+
+    path = tmp_path / "training.png"
+    path.write_bytes(b"the old figure")
+    monkeypatch.setattr(Path, "write_bytes", no_space_for(".partial"))
+    with pytest.raises(DetoxError, match=r"Could not write .*training\.png \(No space left on "
+                                         r"device; it needs [0-9.]+ kB"):
+        save_figure(plt.subplots()[1], path)
+    assert path.read_bytes() == b"the old figure" and list(tmp_path.iterdir()) == [path]
+
+
+def test_torch_save_over_a_size_limit_is_named_with_the_space_it_needed(tmp_path):
+    """torch.save reports a file-size limit as a RuntimeError without an errno ("unexpected
+    pos ..."): the checkpoint's message still says it ran out of room, and how much it needed
+    (the size of the checkpoint before it)."""
+    import resource
+
+    import torch
+
+    from detox_helpers.layout import writing
+
+    scratch = tmp_path / "step-000004.partial"
+    scratch.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))
+    try:
+        with pytest.raises(DetoxError) as raised:
+            with writing(scratch, "the checkpoint step-000004", needed=45_000):
+                torch.save({"weights": torch.zeros(10_000)}, scratch / "state.pt")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert str(raised.value).startswith(
+        "Could not write the checkpoint step-000004 (File too large; it needs 45.0 kB, over the "
+        "file-size limit of 20.0 kB (`ulimit -f`)); nothing was replaced.")
+    assert not scratch.exists()
