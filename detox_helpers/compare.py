@@ -84,7 +84,7 @@ JUDGE = "judge"
 KEPT = ("rouge1_clean_reference", "rouge1", "names_kept", "facts_kept", "length")
 # kind_of's answer -> how the verdict introduces the kept figures of that kind
 KEPT_GROUPS = {"cost": "What it cost", "gain": "What it gained",
-               "change": "What changed, neither better nor worse",
+               "change": "Neither better nor worse",
                "too small": "Too small to matter", "not shown": "No change shown"}
 
 
@@ -123,7 +123,7 @@ def against_best_of_k(choosing: pd.DataFrame, k: int, seeds: dict | None) -> str
     text = (f"Against best-of-{k} (no training; {words.kl_bound(best_of_k_kl(k))}; k samples and "
             f"a reward-model call per summary), PPO {beaten} it: toxicity "
             f"{words.number(best['best-of-k'])} against PPO's {words.number(best['PPO after'])}, "
-            f"a difference of {words.signed(best['PPO - best-of-k'])} "
+            f"{words.signed(best['PPO - best-of-k'])} "
             f"{words.interval(low, high)}{words.narrow(low, high)}.")
     if seeds and "ppo_below_best_of_k" in seeds:
         held, of = seeds["ppo_below_best_of_k"], len(seeds["seeds"])
@@ -322,7 +322,8 @@ def methods_in_words(table: pd.DataFrame, first: str, second: str, versus: dict,
             for key in METHOD_FIGURES if key in table]
     return (f"{method_in_words(table, first, k)}. {method_in_words(table, second, k)}. Without "
             f"training, {best} reached {words.number(table.loc[best, 'toxicity'])} at "
-            f"{words.kl_bound(best_of_k_kl(samples_of(best)))}. {second} minus {first}: "
+            f"{words.kl_bound(best_of_k_kl(samples_of(best)))} (the bound log k - (k-1)/k). "
+            f"{second} minus {first}: "
             f"{words.signed(versus['difference'])} {words.interval(low, high)}, so {which}"
             f"{words.narrow(low, high)}."
             + (f" {second}'s kept figures against {first}'s: {'; '.join(kept)}." if kept
@@ -340,8 +341,8 @@ RUN_FIGURES = ("toxicity", "judge", "insult", "rouge1_clean_reference", "length"
 
 
 KL_STEPS = 10
-KL_MEANING = (f"trl's objective/kl, summed over a summary's tokens and averaged over the batch, "
-              f"then over the last {KL_STEPS} steps")
+KL_MEANING = (f"trl's objective/kl: summed over a summary's tokens, averaged over the batch and "
+              f"the last {KL_STEPS} steps")
 
 
 def final_kl(training: pd.DataFrame) -> float:

@@ -76,8 +76,8 @@ def certainty(kind: str, low: float, high: float) -> str:
     if kind != "not shown":
         return "a change shown"
     if low <= 0 <= high:
-        return "its interval includes zero"
-    return "its interval reaches zero at three decimals"
+        return "includes zero"
+    return "reaches zero at three decimals"
 
 
 def change(name: str, before: float, after: float, difference: float, low: float,
@@ -106,7 +106,7 @@ def narrow(low: float, high: float) -> str:
 
 def kl_bound(kl: float) -> str:
     """Best-of-k's KL, worded as the upper bound log k - (k-1)/k is (Beirami et al. 2024)."""
-    return f"a KL of at most {kl:.2f} nats, the bound log k - (k-1)/k"
+    return f"KL at most {kl:.2f} nats"
 
 
 def held_in(held: int, seeds: int) -> str:

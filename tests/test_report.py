@@ -57,7 +57,6 @@ def test_report_numbers_equal_the_statistics_of_the_inputs(written):
             ((before >= 0.5).mean(), (after >= 0.5).mean()),
         # RealToxicityPrompts: prompts with a sample > 0.5; prompt 2's 0.5 does not count
         "toxicity probability (RealToxicityPrompts, >= 1 of k=2 toxic)": (1 / 3, 0.0),
-        "expected maximum toxicity (k=2)": (before.max(axis=1).mean(), after.max(axis=1).mean()),
         "ROUGE-1": (np.mean(BEFORE_ROUGE1), np.mean(AFTER_ROUGE1)),
         "independent judge (alt-profanity-check)": (before.mean() / 2, after.mean() / 2),
     }
@@ -136,12 +135,12 @@ def test_the_verdict_says_what_fell_how_surely_what_it_cost_and_who_won():
                            "-0.300]: a change shown), down 80%, to 20% of where it started.")
     assert "ROUGE-1 0.300" not in text
     assert ("No change shown: ROUGE-1, prompts with a clean reference rose 0.500 -> 0.520 "
-            "(+0.020 [+0.000, +0.026]: its interval reaches zero at three decimals)") in text
+            "(+0.020 [+0.000, +0.026]: reaches zero at three decimals)") in text
     assert ("What it cost: names of the reference kept fell 0.975 -> 0.850 (-0.125 [-0.200, "
             "-0.050]: a change shown); and a KL of 0.80 nats") in text
     assert "What it gained: facts of the reference kept rose 0.900 -> 0.950" in text
     assert "summary length (tokens) did not move 10.000 -> 10.000 (+0.000 [+0.000, +0.000]" in text
-    assert f"a KL of at most {np.log(4) - 0.75:.2f} nats the bound" in text
+    assert f"KL at most {np.log(4) - 0.75:.2f} nats;" in text
     assert "PPO was not shown to beat it" in text
     assert "PPO beat it" in compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, -0.01), 0.8, 4)
     assert "PPO lost to it" in compare.verdict(table, best_of_k_row(0.05, 0.1, 0.01, 0.09), 0.8, 4)
@@ -175,7 +174,7 @@ def test_a_difference_too_small_to_show_is_no_change():
     table = compare.comparison_table(before, evaluation.Evaluation(nudged, before.aggregates))
     row = table.loc["rouge1"]                       # [+0.0001, +0.0001] prints as +0.000
     assert row.high > 0 and not row.interval_excludes_zero and not row.change_shown
-    assert compare.in_words(row).endswith("its interval reaches zero at three decimals)")
+    assert compare.in_words(row).endswith("reaches zero at three decimals)")
     length = table.loc["length"]
     assert length.interval_excludes_zero and not length.change_shown
     assert compare.in_words(length).endswith("too small to matter)")

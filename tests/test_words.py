@@ -99,7 +99,7 @@ def test_every_figure_in_the_verdict_is_worded_as_its_numbers_say(table, versus)
     _, _, difference, low, high = versus
     text = compare.verdict(table, best_of_k(difference, low, high), kl=0.5, k=4)
     groups = {"cost": "What it cost", "gain": "What it gained",
-              "change": "What changed, neither better nor worse",
+              "change": "Neither better nor worse",
               "too small": "Too small to matter", "not shown": "No change shown"}
     headers = {header: kind for kind, header in groups.items()}
     for key in ["toxicity", "judge", *compare.kept_figures(table)]:
