@@ -24,8 +24,7 @@ from detox_helpers import checkpoints, cli, unattended
 from detox_helpers.layout import Layout, partial
 from detox_helpers.unattended import run_notebook_here
 
-# precision pinned: runs compared weight for weight must not leave the choice to `auto`, which
-# times the CPU once per process and may read it differently in a one-thread command
+# precision pinned: runs compared weight for weight must not depend on the machine's `auto`
 SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
              output_min_length=8, output_max_length=12, eval_size=4,
              eval_samples_per_prompt=2, precision="float32")
@@ -107,7 +106,9 @@ def test_the_report_shows_the_settings_training_ran_with_and_a_matching_baseline
     # a baseline made under other settings first: compare must evaluate the matching one
     assert command("evaluate", DETOX_SEED="5")[0] == 0
     assert command("train", "--max-steps", "2", DETOX_LEARNING_RATE="0.0007")[0] == 0
-    assert command("compare", DETOX_LEARNING_RATE="0.5")[0] == 0
+    status, out, _ = command("compare", DETOX_LEARNING_RATE="0.5")
+    said = [line for line in out.splitlines() if "baseline was made with other settings" in line]
+    assert status == 0 and len(said) == 1 and "(seed 5 then, 42 now)" in said[0], said
     text = layout.report.read_text()
     assert "learning_rate `0.0007`" in text and "learning_rate `0.5`" not in text
     assert "2 PPO steps" in text
