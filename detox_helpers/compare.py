@@ -321,8 +321,8 @@ def methods_in_words(table: pd.DataFrame, first: str, second: str, versus: dict,
                            table.loc[first, key], first)
             for key in METHOD_FIGURES if key in table]
     return (f"{method_in_words(table, first, k)}. {method_in_words(table, second, k)}. Without "
-            f"training, {best} reached {words.number(table.loc[best, 'toxicity'])} at "
-            f"{words.kl_bound(best_of_k_kl(samples_of(best)))} (the bound log k - (k-1)/k). "
+            f"training, {best} reached {words.number(table.loc[best, 'toxicity'])} "
+            f"({words.kl_bound(best_of_k_kl(samples_of(best)))}, the bound log k - (k-1)/k). "
             f"{second} minus {first}: "
             f"{words.signed(versus['difference'])} {words.interval(low, high)}, so {which}"
             f"{words.narrow(low, high)}."
