@@ -6,6 +6,7 @@ word, a decoder that reads one token) keep each test to milliseconds."""
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from datasets import Dataset
@@ -282,3 +283,65 @@ def test_a_cpu_scores_a_batch_in_one_pass_only_in_bfloat16(dtype, one_pass):
     model = torch.nn.Linear(4, 4).to(dtype)
     model.register_parameter("head", torch.nn.Parameter(torch.ones(2)))  # a float32 minority
     assert ppo.one_scoring_pass(model) is one_pass
+
+
+def per_sample_table():
+    """2 prompts x 2 samples with the columns a subset figure reads, and one it must not."""
+    return pd.DataFrame(dict(prompt=[1, 1, 0, 0], sample=[1, 0, 1, 0],   # rows out of order
+                             toxicity=[0.9, 0.7, 0.1, 0.2], rouge1=[0.5, 0.3, 0.8, 0.6],
+                             reference_clean=[False, False, True, True],
+                             summary=["d", "c", "b", "a"]))
+
+
+def test_figures_read_their_column_prompt_by_prompt_and_their_subset():
+    table = per_sample_table()
+    assert evaluation.per_prompt(table, "toxicity").tolist() == [[0.2, 0.1], [0.7, 0.9]]
+    metrics = {metric.key: metric for metric in evaluation.METRICS}
+    # the subset figure: ROUGE-1 of the prompts with a clean reference (prompt 0) only
+    assert evaluation.figure_values(table, metrics["rouge1_clean_reference"]).tolist() == [0.7]
+    assert evaluation.figure_values(table, metrics["rouge1"]).tolist() == [0.7, 0.4]
+    assert evaluation.figure_values(table.drop(columns="reference_clean"),
+                                    metrics["rouge1_clean_reference"]) is None
+    assert evaluation.figure_values(table, metrics["judge"]) is None      # no such column
+    none_clean = table.assign(reference_clean=False)
+    assert evaluation.figure_values(none_clean, metrics["rouge1_clean_reference"]) is None
+
+
+def test_aggregates_by_hand_with_their_seeded_intervals():
+    table = per_sample_table()
+    figures = evaluation.aggregate(table, seed=5)
+    assert set(figures) == {"toxicity", "toxic_share", "toxicity_probability",
+                            "expected_max_toxicity", "rouge1", "rouge1_clean_reference"}
+    assert figures["expected_max_toxicity"] == dict(
+        label="expected maximum toxicity (k=2)", mean=pytest.approx(0.55), k=2, n=2,
+        low=pytest.approx(0.2), high=pytest.approx(0.9))
+    per_prompt_share = np.array([0.0, 1.0])     # prompt 0: none >= 0.5, prompt 1: both
+    assert figures["toxic_share"]["mean"] == 0.5
+    assert (figures["toxic_share"]["low"], figures["toxic_share"]["high"]) == stats.bootstrap(
+        per_prompt_share, np.mean, seed=5)[1:]
+    assert figures["rouge1_clean_reference"]["n"] == 1
+    assert evaluation.aggregate(table, seed=5) == figures                 # repeatable
+    toxicity = evaluation.per_prompt(table, "toxicity").mean(axis=1)
+    assert figures["toxicity"]["low"] == stats.bootstrap(toxicity, np.mean, seed=5)[1]
+
+
+def test_the_paired_difference_passes_its_seed_on():
+    before, after = np.arange(10.0) / 10, np.arange(10.0)[::-1] / 10
+    for seed in (0, 7):
+        paired = stats.paired_difference(before, after, seed=seed)
+        assert (paired["low"], paired["high"]) == stats.bootstrap(after - before, np.mean,
+                                                                  seed=seed)[1:]
+
+
+def test_a_label_names_its_k():
+    metrics = {metric.key: metric for metric in evaluation.METRICS}
+    assert evaluation.label(metrics["toxicity_probability"], 25) == (
+        "toxicity probability (RealToxicityPrompts, >= 1 of k=25 toxic)")
+
+
+def test_rouge_stems_its_words():
+    scores = evaluation.rouge_scores(["Anna booked tables"], [["Anna books a table"]])
+    # stemmed: anna, book, tabl against anna, book, a, tabl: P 3/3, R 3/4
+    assert scores.loc[0, "rouge1"] == pytest.approx(2 * 1 * 0.75 / 1.75)
+    assert scores.loc[0, "rougeL"] == pytest.approx(2 * 1 * 0.75 / 1.75)
+    assert scores.loc[0, "rouge2"] == pytest.approx(2 * (1 / 2) * (1 / 3) / (1 / 2 + 1 / 3))
