@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo run test test-long lint clean student grade book
+.PHONY: install demo run test test-long lint clean student grade book mutate
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,21 @@ grade: install
 
 book: install
 	$(PY) book/build.py
+
+# mutation testing (docs/tests.md, [tool.mutmut] in pyproject.toml): mutants of the lab's
+# arithmetic against the fast tests that reach them, a few minutes; prints each mutant no test
+# kills, with its change (mutmut's log: artifacts/mutate.log)
+MUTANTS := 'detox_helpers.stats.*' 'detox_helpers.evaluation.*' 'detox_helpers.reward.*' \
+	'detox_helpers.ppo.*' 'detox_helpers.logprobs.*' 'detox_helpers.generation.x_trim__*' \
+	'detox_helpers.generation.x_bucketed__*'
+mutate: install
+	rm -rf mutants && mkdir -p artifacts
+	$(VENV)/bin/mutmut run $(MUTANTS) > artifacts/mutate.log 2>&1 || { tail -c 3000 artifacts/mutate.log; exit 1; }
+	@$(VENV)/bin/mutmut results | grep -v "not checked" > artifacts/mutate-results.txt || true
+	@grep -v "no tests" artifacts/mutate-results.txt | while IFS=: read -r name status; do \
+		echo "$$name:$$status"; $(VENV)/bin/mutmut show $$name | grep '^[-+][^-+]'; done
+	@echo "functions no fast test reaches (mutants each; docs/tests.md says which tests do):"
+	@grep "no tests" artifacts/mutate-results.txt | sed 's/__mutmut_.*//' | sort | uniq -c
 
 clean:
 	rm -rf artifacts
