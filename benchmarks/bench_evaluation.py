@@ -29,6 +29,7 @@ from shapes import (
     tokenizers,
 )
 
+from detox_helpers.evaluation import METRICS
 from detox_helpers.generation import cache_for, generate
 from detox_helpers.models import choose_dtype, cpu_dtype
 from detox_helpers.reward import RewardModel, reward_texts
@@ -105,6 +106,35 @@ def line(label, phases, lab=None) -> str:
     return text if lab is None else f"{text}; {lab / total:.1f}x faster than the lab's way"
 
 
+def tiny_world_in_both_precisions(artifacts) -> None:
+    """Toxicity and ROUGE-1 of the tiny world's test prompts in float32 and in bfloat16 (both
+    forced), the same prompts and sampling seeds, with the paired difference: what random
+    weights cannot say, whether the precision moves the figures."""
+    import dataclasses
+
+    import numpy as np
+
+    from detox_helpers.evaluation import figure_values, run_evaluation
+    from detox_helpers.stats import bootstrap
+    from detox_helpers.tiny.world import world_dir, world_settings
+
+    settings = world_settings(world_dir(), artifacts_dir=artifacts, eval_size=-1)
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        started = time.perf_counter()
+        runs[precision] = run_evaluation(dataclasses.replace(settings, precision=precision),
+                                         name=None, progress=False)
+        print(f"tiny world, {precision}: {time.perf_counter() - started:.1f} s")
+    for key in ("toxicity", "rouge1"):
+        metric = next(m for m in METRICS if m.key == key)
+        values = {p: figure_values(run.per_sample, metric) for p, run in runs.items()}
+        difference = bootstrap(values["bfloat16"] - values["float32"], np.mean)
+        print(f"tiny world, {key} over {len(values['float32'])} prompts x "
+              f"{settings.eval_samples_per_prompt}: float32 {values['float32'].mean():.4f}, "
+              f"bfloat16 {values['bfloat16'].mean():.4f}, paired difference "
+              f"{difference[0]:+.4f} [{difference[1]:+.4f}, {difference[2]:+.4f}]")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -121,7 +151,14 @@ def main():
                              "transformers compiles the decoder; the first call is not timed)")
     parser.add_argument("--dynamic-batch-sizes", default="",
                         help="batch sizes to also run with the dynamic KV cache")
+    parser.add_argument("--tiny-world", metavar="ARTIFACTS",
+                        help="instead: evaluate the tiny world's test prompts in both "
+                             "precisions (data prepared in the artifacts folder ARTIFACTS) "
+                             "and print toxicity and ROUGE-1 side by side")
     args = parser.parse_args()
+    if args.tiny_world:
+        tiny_world_in_both_precisions(args.tiny_world)
+        return
 
     device = torch.device(args.device)
     default = cache_for(load_settings("full", environ={}).generation_cache, device)
