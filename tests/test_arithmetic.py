@@ -285,6 +285,11 @@ def test_a_cpu_scores_a_batch_in_one_pass_only_in_bfloat16(dtype, one_pass):
     assert ppo.one_scoring_pass(model) is one_pass
 
 
+def test_a_gpu_scores_a_batch_in_one_pass_in_float32_too():
+    weight = SimpleNamespace(device=torch.device("cuda"), dtype=torch.float32, numel=lambda: 4)
+    assert ppo.one_scoring_pass(SimpleNamespace(parameters=lambda: iter([weight])))
+
+
 def per_sample_table():
     """2 prompts x 2 samples with the columns a subset figure reads, and one it must not."""
     return pd.DataFrame(dict(prompt=[1, 1, 0, 0], sample=[1, 0, 1, 0],   # rows out of order

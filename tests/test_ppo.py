@@ -127,6 +127,7 @@ def test_the_statistics_row_reads_trls_figures_under_our_names():
     row = ppo.statistics_row(3, torch.tensor([1.0, 3.0]), [0.2, 0.4], trl_stats,
                              [torch.ones(4), torch.ones(6)], 1.5)
     assert row["step"] == 3 and row["reward_mean"] == 2.0 and row["response_length"] == 5.0
+    assert row["seconds"] == 1.5 and list(row) == ppo.STAT_COLUMNS
     assert row["toxicity_mean"] == pytest.approx(0.3) and row["reward_std"] == pytest.approx(2**.5)
     assert [row[ours] for ours in ppo.TRL_STATISTICS] == list(range(len(ppo.TRL_STATISTICS)))
 
