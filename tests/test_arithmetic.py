@@ -254,11 +254,12 @@ def test_a_summarys_log_probability_by_hand_first_token_included_padding_not():
 
 
 def test_the_first_token_of_each_summary_enters_trls_loss(monkeypatch):
-    chunks = []
+    chunks, calls = [], []
 
     def trl_pass(self, model, queries, responses, model_inputs, return_logits=False,
                  response_masks=None):
         chunks.append(self.config.mini_batch_size)
+        calls.append((model, queries, model_inputs, return_logits, response_masks))
         masks = torch.ones(len(responses), 3)
         masks[:, 0] = 0                      # trl 0.11.4: position 0 never reaches the loss
         return "logprobs", "logits", "values", masks
@@ -273,6 +274,10 @@ def test_the_first_token_of_each_summary_enters_trls_loss(monkeypatch):
     trainer.scoring_in_one_pass = True       # the whole batch at once, then trl's chunk again
     trainer.batched_forward_pass(None, ["q"] * 3, responses, {})
     assert chunks == [2, 3] and trainer.config.mini_batch_size == 2
+    # everything else goes to trl as given
+    trainer.batched_forward_pass("policy", ["q"], responses[:1], {"inputs": 1}, True, "masks")
+    assert calls == [(None, ["q"] * 3, {}, False, None)] * 2 + [
+        ("policy", ["q"], {"inputs": 1}, True, "masks")]
     trainer.is_encoder_decoder = False       # a decoder-only model keeps trl's mask
     assert trainer.batched_forward_pass(None, ["q"] * 3, responses, {})[3][:, 0].tolist() == [
         0, 0, 0]
