@@ -14,6 +14,7 @@ from transformers import BatchEncoding
 from trl import PPOTrainer
 
 from detox_helpers import evaluation, generation, logprobs, ppo, reward, stats
+from detox_helpers.errors import DetoxError
 
 
 class CountingStatistic:
@@ -355,3 +356,13 @@ def test_rouge_stems_its_words():
     assert scores.loc[0, "rouge1"] == pytest.approx(2 * 1 * 0.75 / 1.75)
     assert scores.loc[0, "rougeL"] == pytest.approx(2 * 1 * 0.75 / 1.75)
     assert scores.loc[0, "rouge2"] == pytest.approx(2 * (1 / 2) * (1 / 3) / (1 / 2 + 1 / 3))
+
+
+def test_every_label_must_be_nothate_or_named_toxic():
+    labels = {0: "nothate", 1: "hate", 2: "Offensive"}
+    assert reward.toxic_indices(labels, "offensive,HATE", "m") == [2, 1]
+    with pytest.raises(DetoxError, match=r"\['offensive'\], neither 'nothate' nor named in "
+                                         r"toxic_labels='hate'.*toxic_labels='hate,offensive'"):
+        reward.toxic_indices(labels, "hate", "m")
+    with pytest.raises(DetoxError, match="'m' has no 'insult' label"):
+        reward.toxic_indices(labels, "hate,offensive,insult", "m")
