@@ -40,6 +40,23 @@ class Exercise:
 
 
 EXERCISES = (
+    Exercise("01", "length-window",
+             task="write in_window(row): True when len(row['dialogue']) is more than "
+                  "settings.min_dialogue_chars and at most settings.max_dialogue_chars",
+             wrong="return (settings.min_dialogue_chars <= len(row['dialogue'])\n"
+                   "        < settings.max_dialogue_chars)  # the edges the other way round",
+             lesson="longer than the minimum and at most the maximum"),
+    Exercise("01", "prompt-map",
+             task="in tokenize(row), set row['input_ids'] = tokenizer.encode(prompt) and "
+                  "row['query'] = those ids decoded back to text with skip_special_tokens=True",
+             wrong="row['input_ids'] = tokenizer.encode(prompt)\n"
+                   "row['query'] = tokenizer.decode(row['input_ids'])  # keeps </s>",
+             lesson="decode the ids with skip_special_tokens=True"),
+    Exercise("01", "split",
+             task="split prompts into dataset = prompts.train_test_split(...): a test split of "
+                  "settings.test_fraction of the rows, the same rows on every machine",
+             wrong="dataset = prompts.train_test_split(test_size=settings.test_fraction)",
+             lesson="A shuffled split"),
     Exercise("02", "label-lookup",
              task="write label_index(id2label, name): return the key of id2label whose label is "
                   "`name`, e.g. label_index({0: 'nothate', 1: 'hate'}, 'hate') == 1, found by "
