@@ -63,6 +63,12 @@ EXERCISES = (
                   "the name (a loop or next() over id2label.items()), never by a fixed position",
              wrong="return 0 if name == 'nothate' else 1  # the original's not_hate_index = 0",
              lesson="A reward read by position [0] is the hate logit"),
+    Exercise("02", "toxicity",
+             task="write toxicity_of(logits): the probability of hate for each row of logits "
+                  "(texts x labels), i.e. the softmax over each row's labels (dim=-1), then the "
+                  "column `hate`",
+             wrong="return logits[:, hate]  # the hate logit itself",
+             lesson="a logit is not a probability"),
 )
 
 # Parameters a notebook is graded with (its `parameters` cell's names): fewer steps, so that
