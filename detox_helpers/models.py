@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import collections
-import functools
 import logging
-import time
 import warnings
 
 import torch
@@ -96,40 +94,6 @@ def model_width(settings: Settings) -> tuple[int, int]:
     config = from_pretrained(AutoConfig, settings.policy_model, "policy model", "policy_model")
     hidden = getattr(config, "d_model", None) or config.hidden_size
     return hidden, getattr(config, "d_ff", None) or getattr(config, "intermediate_size", 4 * hidden)
-
-
-@functools.cache
-def bf16_speedup(hidden: int, feed_forward: int, tokens: int = 512) -> float:
-    """float32's time over bfloat16's for one feed-forward layer on `tokens` tokens: measured
-    once per width and process, in under 0.1 s. `auto` no longer asks it (see BF16_MIN_WIDTH);
-    the benchmarks print it beside their end-to-end figures.
-
-    Both precisions are warmed up before either is timed, then timed in turns, best of five,
-    each timing long enough to read (a narrow layer is repeated). Timing float32 first, once,
-    read the process's first calls: a 64-wide layer, about as fast in either precision, then
-    measured up to 3x faster in bfloat16 on a 2-core Xeon, and `auto` picked either."""
-    numbers = torch.Generator().manual_seed(0)  # its own: the lab's random state is left alone
-    layers = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        inputs = torch.randn(tokens, hidden, generator=numbers).to(dtype)
-        weight = torch.randn(feed_forward, hidden, generator=numbers).to(dtype)
-        layers[dtype] = (inputs, weight)
-        for _ in range(3):
-            torch.nn.functional.linear(inputs, weight)
-
-    def seconds(dtype, repeats):
-        started = time.perf_counter()
-        for _ in range(repeats):
-            torch.nn.functional.linear(*layers[dtype])
-        return time.perf_counter() - started
-
-    # 40 MFLOP a timing at the least: a millisecond or more wherever this runs
-    repeats = max(1, 40_000_000 // (2 * tokens * hidden * feed_forward))
-    best = {dtype: float("inf") for dtype in layers}
-    for _ in range(5):
-        for dtype in layers:
-            best[dtype] = min(best[dtype], seconds(dtype, repeats))
-    return best[torch.float32] / best[torch.bfloat16]
 
 
 def weights_precision(model) -> str:
