@@ -110,7 +110,8 @@ METHODS_HEADING = "# Beyond PPO: RLOO beside PPO and best-of-k"
 
 def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str) -> Path:
     """Notebook 06's side-by-side table and verdict, on a page of its own beside report.md
-    (which notebook 05 writes and keeps to its 800 words)."""
+    (which notebook 05 writes and keeps to its 800 words); the table also as methods.csv
+    beside the evaluations."""
     path = settings.layout.methods_report
     k = compare.samples_of(table.index[1])
     lines = [METHODS_HEADING, "", f"Beside [the PPO report]({settings.layout.report.name}), "
@@ -118,6 +119,7 @@ def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str) 
              markdown_table(compare.labelled(table, k).reset_index()), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, "\n".join(lines))
+    write_atomically(settings.layout.eval_dir / "methods.csv", table.to_csv())
     return path
 
 
