@@ -69,11 +69,33 @@ EXERCISES = (
                   "column `hate`",
              wrong="return logits[:, hate]  # the hate logit itself",
              lesson="a logit is not a probability"),
+    Exercise("03", "one-summary",
+             task="sample output_ids = policy.generate(input_ids=prompt_ids, **generation_kwargs), "
+                  "decode it as summary (skip_special_tokens=True, stripped), then logits = "
+                  "reward_model.logits([summary])[0], reward = logits[reward_model.clean].item() "
+                  "and toxicity = reward_model.toxicity_of(logits).item()",
+             wrong="output_ids = policy.generate(input_ids=prompt_ids, **generation_kwargs)\n"
+                   "summary = tokenizer.decode(output_ids[0])  # keeps <pad> and </s>\n"
+                   "logits = reward_model.logits([summary])[0]\n"
+                   "reward = logits[reward_model.clean].item()\n"
+                   "toxicity = reward_model.toxicity_of(logits).item()",
+             lesson="decode output_ids[0] with skip_special_tokens=True"),
+    Exercise("03", "evaluate-toxicity",
+             task="load toxicity_measure = evaluate.load(str(MEASUREMENT_DIR), "
+                  "settings.reward_model, module_type='measurement') and put the toxicity of "
+                  "each summary in scores (its compute(predictions=summaries)['toxicity'])",
+             wrong="toxicity_measure = evaluate.load(str(MEASUREMENT_DIR), settings.reward_model,\n"
+                   "                                 module_type='measurement')\n"
+                   "scores = toxicity_measure.compute(predictions=summaries,\n"
+                   "                                  aggregation='ratio')['toxicity_ratio']",
+             lesson="without an aggregation gives one toxicity per summary"),
 )
 
 # Parameters a notebook is graded with (its `parameters` cell's names): fewer steps, so that
 # grading stays fast; a notebook that trains should also name its own run here.
-GRADING_PARAMETERS: dict[str, dict] = {}
+GRADING_PARAMETERS: dict[str, dict] = {
+    "03": {"overrides": {"eval_size": 4}, "evaluation_name": "graded-baseline"},
+}
 
 
 def exercise(name: str) -> Exercise:
