@@ -89,12 +89,34 @@ EXERCISES = (
                    "scores = toxicity_measure.compute(predictions=summaries,\n"
                    "                                  aggregation='ratio')['toxicity_ratio']",
              lesson="without an aggregation gives one toxicity per summary"),
+    Exercise("04", "configs",
+             task="write lora_config = LoraConfig(...) and ppo_config = PPOConfig(...), every knob "
+                  "from settings (lora_r, lora_alpha, lora_dropout, lora_targets; learning_rate, "
+                  "batch_size, mini_batch_size, ppo_epochs, init_kl_coef, adaptive_kl, target_kl, "
+                  "kl_horizon, seed), bias='none', T5's task type, and **plumbing to PPOConfig",
+             wrong="lora_config = LoraConfig(\n"
+                   "    r=settings.lora_r, lora_alpha=settings.lora_alpha,\n"
+                   "    lora_dropout=settings.lora_dropout, target_modules=settings.lora_targets,\n"
+                   "    bias='none', task_type=TaskType.CAUSAL_LM)  # a decoder-only model's\n"
+                   "ppo_config = PPOConfig(\n"
+                   "    learning_rate=settings.learning_rate, batch_size=settings.batch_size,\n"
+                   "    mini_batch_size=settings.mini_batch_size, ppo_epochs=settings.ppo_epochs,\n"
+                   "    init_kl_coef=settings.init_kl_coef, adap_kl_ctrl=settings.adaptive_kl,\n"
+                   "    target=settings.target_kl, horizon=settings.kl_horizon,\n"
+                   "    seed=settings.seed, **plumbing)",
+             lesson="T5 is a sequence-to-sequence model"),
+    Exercise("04", "ppo-step",
+             task="call ppo_trainer.step with the prompts' tokens (queries), the summaries' tokens "
+                  "(responses) and the rewards, in that order, and keep its statistics as stats",
+             wrong="stats = ppo_trainer.step(queries, queries, rewards)  # prompts as responses",
+             lesson="given the prompt tokens as responses"),
 )
 
 # Parameters a notebook is graded with (its `parameters` cell's names): fewer steps, so that
 # grading stays fast; a notebook that trains should also name its own run here.
 GRADING_PARAMETERS: dict[str, dict] = {
     "03": {"overrides": {"eval_size": 4}, "evaluation_name": "graded-baseline"},
+    "04": {"max_steps": 2, "overrides": {"run_name": "graded"}},
 }
 
 
