@@ -110,6 +110,31 @@ EXERCISES = (
                   "(responses) and the rewards, in that order, and keep its statistics as stats",
              wrong="stats = ppo_trainer.step(queries, queries, rewards)  # prompts as responses",
              lesson="given the prompt tokens as responses"),
+    Exercise("05", "paired-difference",
+             task="write toxicity_before and toxicity_after: each test prompt's mean toxicity "
+                  "over its k summaries (per_sample grouped by 'prompt'), one number per prompt, "
+                  "indexed by the prompt",
+             wrong="toxicity_before = before.per_sample['toxicity']  # one per summary\n"
+                   "toxicity_after = after.per_sample['toxicity']",
+             lesson="one number per prompt"),
+    Exercise("05", "bootstrap-interval",
+             task="with rng, draw 2000 sets of prompt positions with replacement as draws, the "
+                  "mean of differences over each set as resampled_means, and low, high = their "
+                  "2.5th and 97.5th percentiles",
+             wrong="n = len(differences)  # before and after resampled apart: unpaired\n"
+                   "draws = rng.integers(0, n, size=(2000, n))\n"
+                   "others = rng.integers(0, n, size=(2000, n))\n"
+                   "resampled_means = (toxicity_after.to_numpy()[draws].mean(axis=1)\n"
+                   "                   - toxicity_before.to_numpy()[others].mean(axis=1))\n"
+                   "low, high = np.percentile(resampled_means, [2.5, 97.5])",
+             lesson="computed unpaired"),
+    Exercise("06", "leave-one-out",
+             task="in leave_one_out_advantages, write others = each summary's baseline, the mean "
+                  "of the other k - 1 shaped rewards of its row, and advantages = shaped minus "
+                  "others, flattened to one per summary",
+             wrong="others = shaped.mean(dim=1, keepdim=True)  # its own reward included\n"
+                   "advantages = (shaped - others).view(-1)",
+             lesson="leave each sample out of its own baseline"),
 )
 
 # Parameters a notebook is graded with (its `parameters` cell's names): fewer steps, so that
@@ -117,6 +142,9 @@ EXERCISES = (
 GRADING_PARAMETERS: dict[str, dict] = {
     "03": {"overrides": {"eval_size": 4}, "evaluation_name": "graded-baseline"},
     "04": {"max_steps": 2, "overrides": {"run_name": "graded"}},
+    # 05 and 06 read that run (grade 04 first), each on 4 test prompts
+    "05": {"overrides": {"eval_size": 4, "run_name": "graded"}, "check_claims": False},
+    "06": {"overrides": {"eval_size": 4, "run_name": "graded"}},
 }
 
 
