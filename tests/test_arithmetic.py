@@ -366,3 +366,9 @@ def test_every_label_must_be_nothate_or_named_toxic():
         reward.toxic_indices(labels, "hate", "m")
     with pytest.raises(DetoxError, match="'m' has no 'insult' label"):
         reward.toxic_indices(labels, "hate,offensive,insult", "m")
+
+
+def test_rouge_pairs_every_summary_with_references_and_keeps_its_columns_when_empty():
+    with pytest.raises(ValueError):     # a summary without its references is not scored
+        evaluation.rouge_scores(["a", "b"], [["a"]])
+    assert list(evaluation.rouge_scores([], []).columns) == ["rouge1", "rouge2", "rougeL"]
