@@ -372,3 +372,37 @@ def test_rouge_pairs_every_summary_with_references_and_keeps_its_columns_when_em
     with pytest.raises(ValueError):     # a summary without its references is not scored
         evaluation.rouge_scores(["a", "b"], [["a"]])
     assert list(evaluation.rouge_scores([], []).columns) == ["rouge1", "rouge2", "rougeL"]
+
+
+def test_the_table_keeps_summaries_lengths_judges_and_the_exact_judges_inputs():
+    from profanity_check import predict_prob
+
+    rows = Dataset.from_dict(dict(id=["a"], query=["calm"], summary=["ref a"],
+                                  references=[["ref a"]]))
+    seen = []
+
+    def exact(summaries, references, toxicity):
+        seen.append((list(summaries), list(references), list(toxicity)))
+        return pd.DataFrame(dict(insult=[0, 1]))
+    table = evaluation.score_summaries(rows, ["you idiot", "kind"], [3, 1], TextReward(), k=2,
+                                       progress=False, exact=exact)
+    assert list(table["summary"]) == ["you idiot", "kind"]
+    assert list(table["length_tokens"]) == [3, 1] and list(table["insult"]) == [0, 1]
+    assert list(table["judge"]) == pytest.approx(predict_prob(["you idiot", "kind"]))
+    assert seen == [(["you idiot", "kind"], ["ref a", "ref a"], [0.0, 0.0])]
+    empty = evaluation.score_summaries(rows.select([]), [], [], TextReward(), k=2,
+                                       progress=False)
+    assert len(empty) == 0 and "judge" in empty
+
+
+def test_aggregate_passes_its_seed_to_the_bootstrap():
+    table = pd.DataFrame(dict(prompt=np.arange(30), sample=0, toxicity=np.linspace(0, 1, 30)))
+    for seed in (0, 5):
+        figure = evaluation.aggregate(table, seed=seed)["toxicity"]
+        assert (figure["low"], figure["high"]) == stats.bootstrap(
+            np.linspace(0, 1, 30), np.mean, seed=seed)[1:]
+
+
+def test_prompt_and_summary_texts_pair_strictly():
+    with pytest.raises(ValueError):
+        reward.reward_texts(["P1"], ["s1", "s2"], "prompt+summary")
