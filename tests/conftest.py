@@ -1,25 +1,12 @@
-"""Shared set-up: tests (and the notebooks nbval runs) work offline on the tiny profile.
+"""Shared fixtures: tests work offline on the tiny profile (the environment that says so is set
+by the repository's conftest.py, which pytest loads first)."""
 
-The environment is set here, at import, so that the notebook kernels nbval starts inherit it.
-Test runs keep their own artifacts folder, so they never overwrite a user's results.
-"""
-
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from detox_helpers.unattended import run_notebook_here
-
-REPO = Path(__file__).resolve().parents[1]
-os.environ["DETOX_PROFILE"] = "tiny"
-os.environ.setdefault("DETOX_ARTIFACTS_DIR", str(REPO / "artifacts" / "tests"))
-# The notebooks run under nbval on a reduced step count; the learning test uses the full one.
-os.environ.setdefault("DETOX_MAX_PPO_STEPS", "12")
-# Never reach for a hub: a hub id fails at once instead of after retries.
-for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-    os.environ[variable] = "1"
 
 
 @pytest.fixture(scope="session")
