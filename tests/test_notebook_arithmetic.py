@@ -8,12 +8,12 @@ fails with its name."""
 import ast
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-
-from detox_helpers import stats
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -111,13 +111,25 @@ def test_notebook_02_reward_by_label_is_the_nothate_score_wherever_it_is_ranked(
     assert values["by_position"] == {"insult": 2.0}
 
 
+def evaluation_of(toxicity: dict):
+    """An evaluation's per-sample table from {prompt: [toxicity of each sample]}, its rows in
+    reverse order, as a notebook reads it (`.per_sample`)."""
+    rows = [dict(prompt=prompt, sample=sample, toxicity=value)
+            for prompt, values in toxicity.items() for sample, value in enumerate(values)]
+    return SimpleNamespace(per_sample=pd.DataFrame(rows[::-1]))
+
+
 def test_notebook_05_paired_difference_by_hand():
-    # Notebook 05's paired difference is stats.paired_difference today (via compare); issue 36
-    # brings a numpy bootstrap into the notebook's view, and then this test reads its lines.
     # Per-prompt means: before 0.3 and 0.7, after 0.1 and 0.4; differences -0.2 and -0.3. A
     # resample of the 2 prompts has the mean -0.2, -0.25 or -0.3 (chances 1/4, 1/2, 1/4), so
-    # the 95% interval runs from -0.3 to -0.2 and excludes zero
-    result = stats.paired_difference(np.array([[0.2, 0.4], [0.6, 0.8]]),
-                                     np.array([[0.1, 0.1], [0.5, 0.3]]))
-    assert result == pytest.approx(dict(n=2, before=0.5, after=0.25, difference=-0.25,
-                                        low=-0.3, high=-0.2, excludes_zero=True))
+    # over 2,000 draws the 95% interval runs from -0.3 to -0.2 and excludes zero. Unpaired (or
+    # after pairing prompt 0 with prompt 1) the differences would reach -0.7 or +0.1.
+    values = run("05", ["toxicity_before", "toxicity_after", "differences", "rng", "draws",
+                        "resampled_means", "low", "high"], np=np,
+                 settings=SimpleNamespace(seed=0),
+                 before=evaluation_of({0: [0.2, 0.4], 1: [0.6, 0.8]}),
+                 after=evaluation_of({0: [0.1, 0.1], 1: [0.5, 0.3]}))
+    assert values["toxicity_before"].to_dict() == pytest.approx({0: 0.3, 1: 0.7})
+    assert values["differences"].tolist() == pytest.approx([-0.2, -0.3])
+    assert values["draws"].shape == (2000, 2)
+    assert (values["low"], values["high"]) == pytest.approx((-0.3, -0.2))
