@@ -1,0 +1,159 @@
+"""compare's tables and paragraphs, cell by cell, on evaluations written by hand: the examples
+table, best-of-k against the baseline and PPO, the methods side by side and their paragraph.
+Every expected value below is worked out by hand in the comments (no model, seconds)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detox_helpers import compare, evaluation
+
+LONG_DIALOGUE = "#Person1#:   Hello\n\n" + "word " * 40  # 220 characters, 216 on one line
+
+
+def judged(rewards, name_kept, facts_kept, toxicity=None):
+    """4 prompts x 2 samples with the exact judge's columns. Sample 0 carries the figures given
+    (per prompt); sample 1 is a decoy the examples must never show (reward 9, summary "decoy")."""
+    rows = []
+    for prompt in range(4):
+        for sample in range(2):
+            first = sample == 0
+            rows.append(dict(
+                id=f"d{prompt}", prompt=prompt, sample=sample,
+                summary=f"summary {prompt}" if first else "decoy",
+                reward=rewards[prompt] if first else 9.0,
+                toxicity=toxicity[prompt][sample] if toxicity else 0.5,
+                name_kept=name_kept[prompt] if first else True,
+                facts_kept=facts_kept[prompt] if first else 1.0,
+                reference_has_name=prompt != 3, reference_clean=prompt != 1,
+                rouge1=0.5, length_tokens=10.0))
+    return pd.DataFrame(rows)
+
+
+def test_the_examples_table_holds_each_chosen_prompts_first_summaries_rewards_and_losses():
+    before = judged([0.0, -1.0, 0.5, -3.0], [True, True, True, True], [1.0, 1.0, 1.0, 1.0])
+    # gains 0.5, 2.0, 0.5, 5.0; prompt 0 loses its name, 1 its name and a fact, 2 a fact, 3 drops
+    # a name its reference does not hold (no loss)
+    after = judged([0.5, 1.0, 1.0, 2.0], [False, False, True, False], [1.0, 0.5, 0.5, 1.0])
+    dialogues = {"d0": LONG_DIALOGUE, "d1": "one", "d3": "three"}   # d2's is not on record
+    examples = compare.qualitative_table(
+        evaluation.Evaluation(before, {}, {"dialogues": dialogues}),
+        evaluation.Evaluation(after, {}), rows=4)
+    # the 2 largest gains (prompts 3, 1), then the first 2 others (0, 2), largest gain first;
+    # prompts 0 and 2 tie at +0.5 and keep their order
+    expected = pd.DataFrame({
+        "id": ["d3", "d1", "d0", "d2"],
+        "dialogue": ["three", "one", compare.shorten(LONG_DIALOGUE), ""],
+        "summary before": ["summary 3", "summary 1", "summary 0", "summary 2"],
+        "summary after": ["summary 3", "summary 1", "summary 0", "summary 2"],
+        "reward before": [-3.0, -1.0, 0.0, 0.5], "reward after": [2.0, 1.0, 0.5, 1.0],
+        "reward gain": [5.0, 2.0, 0.5, 0.5], "lost": ["", "a name, a fact", "a name", "a fact"]})
+    pd.testing.assert_frame_equal(examples, expected)
+    fewer = compare.qualitative_table(evaluation.Evaluation(before, {}),
+                                      evaluation.Evaluation(after, {}), rows=3)
+    assert fewer["id"].tolist() == ["d3", "d1", "d0"]       # 1 largest gain, then 2 others
+    plain = [e.drop(columns=["name_kept", "facts_kept"]) for e in (before, after)]
+    assert "lost" not in compare.qualitative_table(*(evaluation.Evaluation(e, {}) for e in plain),
+                                                   rows=2)  # no exact judge, no column
+
+
+def test_a_dialogue_is_shortened_to_its_limit_on_one_line():
+    short = compare.shorten(LONG_DIALOGUE)
+    assert len(short) == 160 and short.endswith(" word ...")  # 157 characters, then ...
+    assert short.startswith("#Person1#: Hello word ")           # whitespace runs become one
+    exactly = "x" * 160
+    assert compare.shorten(exactly) == exactly and compare.shorten(exactly + "y") == \
+        "x" * 157 + "..."
+    assert compare.shorten(" a\n b ", limit=3) == "a b"
+
+
+def test_best_of_k_sets_the_reward_models_pick_against_the_baseline_and_ppo():
+    # toxicity [sample 0, sample 1] per prompt; rewards pick sample 1 in prompts 0 and 3
+    # (judged() gives every sample 1 the reward 9: 9 > 0 and 9 > -3)...
+    before = judged([0.0, 10.0, 10.0, -3.0], [True] * 4, [1.0] * 4,
+                    toxicity=[[0.8, 0.2], [0.1, 0.6], [0.3, 0.9], [0.7, 0.5]])
+    after = judged([0.0] * 4, [True] * 4, [1.0] * 4,
+                   toxicity=[[0.1, 0.1], [0.0, 0.2], [0.2, 0.2], [0.3, 0.1]])
+    # ...and sample 0 in prompts 1 and 2: chosen toxicity 0.2, 0.1, 0.3, 0.5 (mean 0.275)
+    table = compare.best_of_k_table(evaluation.Evaluation(before, {}),
+                                    evaluation.Evaluation(after, {}))
+    row = table.loc["toxicity"]
+    baseline = np.mean([[0.8, 0.2], [0.1, 0.6], [0.3, 0.9], [0.7, 0.5]], axis=1)  # .5 .35 .6 .6
+    chosen = np.array([0.2, 0.1, 0.3, 0.5])
+    trained = np.array([0.1, 0.1, 0.2, 0.2])
+    assert row["baseline"] == pytest.approx(baseline.mean())
+    assert row["best-of-k"] == pytest.approx(chosen.mean())
+    assert row["PPO after"] == pytest.approx(trained.mean())
+    assert row["best-of-k - baseline"] == pytest.approx((chosen - baseline).mean())
+    assert row["PPO - best-of-k"] == pytest.approx((trained - chosen).mean())
+    # per prompt best-of-k - baseline: -0.3, -0.25, -0.3, -0.1; PPO - best-of-k: -0.1, 0, -0.1,
+    # -0.3: every resampled mean lies between each list's smallest and largest
+    assert -0.3 <= row["low (best-of-k)"] < row["high (best-of-k)"] <= -0.1
+    assert -0.3 <= row["low (PPO)"] < row["high (PPO)"] <= 0.0
+    assert row["n"] == 4
+    # ROUGE-1 on clean-reference prompts only (prompt 1's reference is not clean): n = 3
+    assert table.loc["rouge1_clean_reference", "n"] == 3
+    assert list(table.index) == [m.key for m in compare.METRICS
+                                 if m.key in compare.BEST_OF_K_METRICS
+                                 and m.key not in ("insult", "judge")]  # no such columns
+
+
+def test_best_of_k_keeps_the_highest_reward_sample_of_each_prompt_in_prompt_order():
+    before = judged([5.0, 10.0, -1.0, 10.0], [True] * 4, [1.0] * 4)
+    shuffled = before.sample(frac=1, random_state=3)
+    best = compare.best_of_k(evaluation.Evaluation(shuffled, {}))
+    assert best["prompt"].tolist() == [0, 1, 2, 3]
+    assert best["sample"].tolist() == [1, 0, 1, 0]
+    assert best.index.tolist() == [0, 1, 2, 3]
+
+
+def hand_methods_table(start_toxicity=0.5, names=(0.95, 0.95)):
+    """methods_table's shape, written by hand: the start, best-of-4 and two trained methods."""
+    return pd.DataFrame({
+        "method": ["starting policy", "best-of-4", "PPO", "RLOO"],
+        "toxicity": [start_toxicity, 0.3, 0.1, 0.1004],
+        "change": [0.0, -0.2, -0.4, -0.3996],
+        "low": [0.0, -0.3, -0.5, -0.45], "high": [0.0, -0.1, -0.3, -0.002],
+        "rouge1": [0.5, 0.5, 0.45, 0.47], "names_kept": [names[0], 0.9, names[1], 0.9]},
+    ).set_index("method")
+
+
+def test_a_methods_paragraph_words_each_method_and_the_second_against_the_first():
+    table = hand_methods_table()
+    versus = dict(difference=0.0004, low=-0.01, high=0.02)
+    text = compare.methods_in_words(table, "PPO", "RLOO", versus, k=4)
+    assert text.startswith(
+        "PPO lowered the toxicity 0.500 -> 0.100 (-0.400 [-0.500, -0.300], surely), down 80%, "
+        "to 20% of where it started; ROUGE-1 fell 0.500 -> 0.450; names of the reference kept "
+        "did not move 0.950 -> 0.950. RLOO lowered the toxicity 0.500 -> 0.100 (-0.400 [-0.450, "
+        "-0.002], surely) (narrowly: its interval ends 0.002 from zero), down 80%, to 20% of "
+        "where it started; ROUGE-1 fell 0.500 -> 0.470; names of the reference kept fell 0.950 "
+        "-> 0.900. ")
+    assert (f"Without training, best-of-4 reached 0.300 (KL at most "
+            f"{np.log(4) - 0.75:.2f} nats, the bound log k - (k-1)/k). ") in text
+    assert text.endswith(
+        "RLOO minus PPO: +0.000 [-0.010, +0.020], so neither PPO nor RLOO is shown to end less "
+        "toxic. RLOO's kept figures against PPO's: ROUGE-1 higher than PPO's (0.470 against "
+        "0.450); names of the reference kept lower than PPO's (0.900 against 0.950).")
+    assert "so RLOO ends less toxic than PPO" in compare.methods_in_words(
+        table, "PPO", "RLOO", dict(difference=-0.1, low=-0.2, high=-0.0006), k=4)
+    assert "so PPO ends less toxic than RLOO" in compare.methods_in_words(
+        table, "PPO", "RLOO", dict(difference=0.1, low=0.0006, high=0.2), k=4)
+
+
+def test_a_method_that_does_not_surely_move_the_toxicity_says_so_without_a_share():
+    table = hand_methods_table().drop(columns="names_kept")
+    table.loc["RLOO", ["toxicity", "change", "low", "high"]] = [0.4998, -0.0002, -0.1, 0.1]
+    said = compare.method_in_words(table, "RLOO", 4)
+    assert said == ("RLOO did not move the toxicity 0.500 -> 0.500 (+0.000 [-0.100, +0.100], "
+                    "not surely (its interval reaches zero)); ROUGE-1 fell 0.500 -> 0.470")
+    table.loc["RLOO", ["change", "low", "high"]] = [-0.3, -0.4, -0.0004]   # prints as -0.000
+    assert "not surely" in compare.method_in_words(table, "RLOO", 4)
+
+
+def test_labelled_names_rows_and_columns_with_the_figures_labels_at_k():
+    table = pd.DataFrame({"toxicity_probability": [1.0], "other": [2.0]}, index=["judge"])
+    shown = compare.labelled(table, k=7)
+    assert shown.columns.tolist() == ["toxicity probability (RealToxicityPrompts, >= 1 of k=7 "
+                                      "toxic)", "other"]
+    assert shown.index.tolist() == ["independent judge (alt-profanity-check)"]
