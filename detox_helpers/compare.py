@@ -143,8 +143,7 @@ def verdict(table: pd.DataFrame, choosing: pd.DataFrame, kl: float, k: int,
     in fewer than all."""
     top = table.loc[HEADLINE]
     kind = kind_of(top)
-    share = (words.share_of_start(top.before, top.after)
-             if kind in ("gain", "cost", "change") else "")
+    share = words.share_of_start(top.before, top.after) if kind in ("gain", "cost") else ""
     text = ["Each change is after - before [its paired 95% interval]. The reward model's "
             + words.change("toxicity", top.before, top.after, top.difference, top.low, top.high,
                            kind) + words.narrow(top.low, top.high) + (f", {share}." if share

@@ -6,16 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detox_helpers import compare, evaluation
+from detox_helpers import compare, evaluation, stats, words
+from detox_helpers.errors import DetoxError
 
 LONG_DIALOGUE = "#Person1#:   Hello\n\n" + "word " * 40  # 220 characters, 216 on one line
 
 
 def judged(rewards, name_kept, facts_kept, toxicity=None):
-    """4 prompts x 2 samples with the exact judge's columns. Sample 0 carries the figures given
-    (per prompt); sample 1 is a decoy the examples must never show (reward 9, summary "decoy")."""
+    """len(rewards) prompts x 2 samples with the exact judge's columns. Sample 0 carries the
+    figures given (per prompt); sample 1 is a decoy the examples must never show (reward 9,
+    summary "decoy")."""
     rows = []
-    for prompt in range(4):
+    for prompt in range(len(rewards)):
         for sample in range(2):
             first = sample == 0
             rows.append(dict(
@@ -105,6 +107,7 @@ def test_best_of_k_keeps_the_highest_reward_sample_of_each_prompt_in_prompt_orde
     assert best["prompt"].tolist() == [0, 1, 2, 3]
     assert best["sample"].tolist() == [1, 0, 1, 0]
     assert best.index.tolist() == [0, 1, 2, 3]
+    assert best.columns.tolist() == before.columns.tolist()      # rows as they were, no more
 
 
 def hand_methods_table(start_toxicity=0.5, names=(0.95, 0.95)):
@@ -157,3 +160,93 @@ def test_labelled_names_rows_and_columns_with_the_figures_labels_at_k():
     assert shown.columns.tolist() == ["toxicity probability (RealToxicityPrompts, >= 1 of k=7 "
                                       "toxic)", "other"]
     assert shown.index.tolist() == ["independent judge (alt-profanity-check)"]
+
+
+def test_examples_of_equal_gain_keep_the_order_of_their_prompts():
+    # 20 prompts, gains 0, 1 or 2: largest first, and among equal gains the earlier prompt first
+    # (an unstable sort reorders ties once a table has more than 16 rows)
+    gains = np.random.default_rng(0).integers(0, 3, 20).astype(float)
+    before = judged([0.0] * 20, [True] * 20, [1.0] * 20)
+    after = judged(list(gains), [True] * 20, [1.0] * 20)
+    examples = compare.qualitative_table(evaluation.Evaluation(before, {}),
+                                         evaluation.Evaluation(after, {}), rows=20)
+    by_hand = sorted(range(20), key=lambda prompt: (-gains[prompt], prompt))
+    assert examples["id"].tolist() == [f"d{prompt}" for prompt in by_hand]
+
+
+def continuous(seed, prompts=12, k=2):
+    """An evaluation of continuous toxicity and ROUGE-1 (so that intervals differ by seed)."""
+    rng = np.random.default_rng(seed)
+    rows = [dict(id=f"d{prompt}", prompt=prompt, sample=sample, summary="s", reward=rng.normal(),
+                 toxicity=rng.uniform(), judge=rng.uniform(), rouge1=rng.uniform(),
+                 length_tokens=10.0)
+            for prompt in range(prompts) for sample in range(k)]
+    return evaluation.Evaluation(pd.DataFrame(rows), {})
+
+
+def test_every_interval_is_drawn_with_the_seed_it_is_given():
+    before, after = continuous(1), continuous(2)
+    toxicity = [evaluation.figure_values(e.per_sample, compare.metric_of("toxicity"))
+                for e in (before, after)]
+    bounds = {seed: stats_bounds(*toxicity, seed) for seed in (0, 5)}
+    assert bounds[0] != bounds[5]                   # the seed matters with these values
+    table = compare.comparison_table(before, after, seed=5)
+    assert tuple(table.loc["toxicity", ["low", "high"]]) == bounds[5]
+    chosen = compare.chosen_values(compare.best_of_k(before).set_index("prompt"),
+                                   compare.metric_of("toxicity"))
+    choosing = compare.best_of_k_table(before, after, seed=5).loc["toxicity"]
+    assert (choosing["low (best-of-k)"], choosing["high (best-of-k)"]) == \
+        stats_bounds(toxicity[0], chosen, 5)
+    assert (choosing["low (PPO)"], choosing["high (PPO)"]) == stats_bounds(chosen, toxicity[1], 5)
+    methods = compare.methods_table(before, {"PPO": after, "RLOO": before}, seed=5)
+    assert tuple(methods.loc["PPO", ["low", "high"]]) == bounds[5]
+    low, high = stats_bounds(toxicity[1], toxicity[0], 5)        # RLOO minus PPO
+    said = compare.methods_verdict(methods, {"PPO": after, "RLOO": before}, seed=5)
+    assert f"RLOO minus PPO: {words.signed(toxicity[0].mean() - toxicity[1].mean())} " \
+        f"{words.interval(low, high)}" in said
+
+
+def stats_bounds(before, after, seed):
+    paired = stats.paired_difference(before, after, seed)
+    return paired["low"], paired["high"]
+
+
+def test_pairing_is_by_prompt_whatever_the_order_of_the_rows():
+    before = continuous(1)
+    # the same evaluation, its rows sample by sample instead of prompt by prompt
+    reordered = evaluation.Evaluation(before.per_sample.sort_values(["sample", "prompt"]), {})
+    table = compare.comparison_table(before, reordered)
+    assert (table["difference"] == 0).all()
+    one_sample = evaluation.Evaluation(before.per_sample.query("sample == 0"), {})
+    with pytest.raises(DetoxError, match="samples per prompt"):
+        compare.comparison_table(before, one_sample)
+
+
+def test_a_figure_missing_from_either_evaluation_is_left_out_and_the_rest_kept():
+    before = continuous(1)
+    no_judge = evaluation.Evaluation(continuous(2).per_sample.drop(columns="judge"), {})
+    for table in (compare.comparison_table(before, no_judge),
+                  compare.comparison_table(no_judge, before),
+                  compare.best_of_k_table(before, no_judge)):
+        assert "judge" not in table.index and {"toxicity", "rouge1", "length"} <= set(table.index)
+
+
+def test_a_comparison_row_carries_its_figures_better_way_and_counts_a_change_at_its_smallest():
+    before = continuous(1)
+    # every toxicity down by 0.2 and every length up by exactly 0.5, its smallest: both shown
+    after = evaluation.Evaluation(before.per_sample.assign(
+        toxicity=before.per_sample["toxicity"] - 0.2,
+        length_tokens=before.per_sample["length_tokens"] + 0.5), {})
+    table = compare.comparison_table(before, after)
+    assert table.loc["toxicity", "better"] == "lower" and table.loc["rouge1", "better"] == "higher"
+    assert compare.kind_of(table.loc["toxicity"]) == "gain"
+    assert table.loc["length", "difference"] == 0.5 and table.loc["length", "change_shown"]
+    assert compare.kind_of(table.loc["length"]) == "change"
+
+
+def test_a_methods_paragraph_without_kept_figures_or_with_an_interval_ending_at_zero():
+    table = hand_methods_table()[["toxicity", "change", "low", "high"]]
+    text = compare.methods_in_words(table, "PPO", "RLOO",
+                                    dict(difference=-0.1, low=-0.2, high=0.0004), k=4)
+    assert text.endswith("RLOO minus PPO: -0.100 [-0.200, +0.000], so neither PPO nor RLOO is "
+                         "shown to end less toxic.")

@@ -150,6 +150,26 @@ def test_the_verdict_says_what_fell_how_surely_what_it_cost_and_who_won():
                                                          0.8, 4)
     assert "no kept figure moved the costly way" in compare.verdict(
         risen, best_of_k_row(0.1, 0.5, 0.3, 0.5), 0.8, 4)
+    unsure = comparison_rows(("toxicity", 0.3, 0.2999, -0.01, 0.01))
+    assert compare.verdict(unsure, best_of_k_row(0.1, 0.5, 0.3, 0.5), 0.8, 4).startswith(
+        "Each change is after - before [its paired 95% interval]. The reward model's toxicity "
+        "did not move 0.300 -> 0.300 (+0.000 [-0.010, +0.010]: includes zero). What it cost: a "
+        "KL of 0.80 nats")                     # no share of the start where no change is shown
+
+
+def test_the_verdict_lists_several_costs_and_gains_in_one_sentence_each():
+    table = comparison_rows(
+        ("toxicity", 0.5, 0.1, -0.5, -0.3), ("judge", 0.4, 0.2, -0.3, -0.1),
+        ("rouge1", 0.5, 0.4, -0.2, -0.05), ("names_kept", 0.9, 0.8, -0.2, -0.05),
+        ("facts_kept", 0.5, 0.6, 0.05, 0.2), ("length", 10.0, 12.0, 1.0, 3.0))
+    text = compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
+    assert ("to 20% of where it started. The independent judge (alt-profanity-check) fell 0.400 "
+            "-> 0.200 (-0.200 [-0.300, -0.100]: a change shown). What it cost: ROUGE-1 fell "
+            "0.500 -> 0.400 (-0.100 [-0.200, -0.050]: a change shown); names of the reference "
+            "kept fell 0.900 -> 0.800 (-0.100 [-0.200, -0.050]: a change shown); and a KL of "
+            "0.80 nats from the starting policy. What it gained: facts of the reference kept "
+            "rose 0.500 -> 0.600 (+0.100 [+0.050, +0.200]: a change shown). Neither better nor "
+            "worse: summary length (tokens) rose 10.000 -> 12.000") in text
 
 
 def test_the_verdict_says_how_fragile_a_lead_is():
@@ -160,8 +180,11 @@ def test_the_verdict_says_how_fragile_a_lead_is():
     text = compare.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4, seeds)
     assert "PPO beat it" in text and "(narrowly: its interval ends 0.001 from zero)" in text
     assert "that interval lay below zero in only 2 of 5 seeds: a fragile lead." in text
-    assert text.endswith("fewer than all of the seed table's seeds: names of the reference kept "
-                         "fall by at most 0.05 (3 of 5).")
+    assert text.endswith("Claims that held in fewer than all of the seed table's seeds: names "
+                         "of the reference kept fall by at most 0.05 (3 of 5).")
+    two = compare.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4,
+                          dict(seeds, claims={"one": 4, "two": 1}))
+    assert two.endswith("seed table's seeds: one (4 of 5); two (1 of 5).")
     sure = compare.verdict(table, best_of_k_row(0.2, 0.068, -0.2, -0.1), 0.66, 4,
                            dict(seeds, ppo_below_best_of_k=5, claims={}))
     assert "narrowly" not in sure and "in all 5 seeds." in sure and "fragile" not in sure
@@ -253,6 +276,10 @@ def test_named_runs_sit_side_by_side_each_against_its_own_baseline(tmp_path):
     assert change["(unnamed)"] == pytest.approx(np.mean(AFTER_TOXICITY) - np.mean(BEFORE_TOXICITY))
     assert change["kl-free"] == 0
     assert table[f"KL, last {compare.KL_STEPS} steps"].tolist() == [0.5, 3.0]
+    assert table["steps"].tolist() == [2, 2]
+    after_toxicity = table[f"{compare.label(compare.metric_of('toxicity'), 2)}: after"]
+    assert after_toxicity.tolist() == pytest.approx([np.mean(AFTER_TOXICITY),
+                                                     np.mean(BEFORE_TOXICITY)])
 
 
 def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
