@@ -170,6 +170,11 @@ def test_the_verdict_lists_several_costs_and_gains_in_one_sentence_each():
             "0.80 nats from the starting policy. What it gained: facts of the reference kept "
             "rose 0.500 -> 0.600 (+0.100 [+0.050, +0.200]: a change shown). Neither better nor "
             "worse: summary length (tokens) rose 10.000 -> 12.000") in text
+    both = comparison_rows(("toxicity", 0.5, 0.1, -0.5, -0.3),
+                           ("names_kept", 0.8, 0.9, 0.05, 0.2), ("facts_kept", 0.5, 0.6, 0.05, 0.2))
+    assert ("What it gained: names of the reference kept rose 0.800 -> 0.900 (+0.100 [+0.050, "
+            "+0.200]: a change shown); facts of the reference kept rose") in compare.verdict(
+                both, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
 
 
 def test_the_verdict_says_how_fragile_a_lead_is():
