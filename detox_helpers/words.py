@@ -14,32 +14,31 @@ FALLS = ("fell", "rose", "did not move")
 LOWERS = ("lowered", "raised", "did not move")
 
 
-def printed(value: float, digits: int = DIGITS) -> float:
+def printed(value: float) -> float:
     """The value as it reads on the page (so "-0.000" reads as zero)."""
-    return float(f"{value:.{digits}f}") + 0.0
+    return float(f"{value:.{DIGITS}f}") + 0.0
 
 
-def number(value: float, digits: int = DIGITS) -> str:
-    return f"{printed(value, digits):.{digits}f}"
+def number(value: float) -> str:
+    return f"{printed(value):.{DIGITS}f}"
 
 
-def signed(value: float, digits: int = DIGITS) -> str:
-    return f"{printed(value, digits):+.{digits}f}"
+def signed(value: float) -> str:
+    return f"{printed(value):+.{DIGITS}f}"
 
 
-def interval(low: float, high: float, digits: int = DIGITS) -> str:
-    return f"[{signed(low, digits)}, {signed(high, digits)}]"
+def interval(low: float, high: float) -> str:
+    return f"[{signed(low)}, {signed(high)}]"
 
 
-def excludes_zero(low: float, high: float, digits: int = DIGITS) -> bool:
+def excludes_zero(low: float, high: float) -> bool:
     """Whether the interval, as printed, leaves zero out: a bound that prints as 0.000 does not."""
-    return printed(low, digits) > 0 or printed(high, digits) < 0
+    return printed(low) > 0 or printed(high) < 0
 
 
-def direction(difference: float, words: tuple[str, str, str] = FALLS,
-              digits: int = DIGITS) -> str:
+def direction(difference: float, words: tuple[str, str, str] = FALLS) -> str:
     """The verb for a change, from the sign of the difference as printed."""
-    shown = printed(difference, digits)
+    shown = printed(difference)
     return words[2] if shown == 0 else words[0] if shown < 0 else words[1]
 
 

@@ -202,3 +202,35 @@ def test_a_renamed_label_costs_no_verdict_a_figure():
             text = text.replace(label, f"<{key}>")  # the longest first: "ROUGE-1" is in others
         assert again == text
     assert "<names_kept> fell" in renamed[0] and "<facts_kept>" in renamed[1]
+
+
+# The boundaries, one example each (a property test reaches them only by chance): the words on
+# either side of a printed zero, a share of exactly 0% or 1%, a bound exactly at zero or at NARROW.
+BOUNDARIES = [
+    (words.share_of_start, (0.0, 0.1), ""),            # no start to take a share of
+    (words.share_of_start, (0.5, -0.1), ""),           # a figure below zero has no share
+    (words.share_of_start, (1.0, 1.001), "100% of where it started"),
+    (words.share_of_start, (1.0, 1.01), "up 1%, to 101% of where it started"),
+    (words.share_of_start, (1.0, 0.99), "down 1%, to 99% of where it started"),
+    (words.certainty, ("not shown", 0.0, 0.02), "includes zero"),
+    (words.certainty, ("not shown", -0.02, 0.0), "includes zero"),
+    (words.certainty, ("not shown", 0.0002, 0.02), "reaches zero at three decimals"),
+    (words.narrow, (0.002, 0.3), " (narrowly: its interval ends 0.002 from zero)"),
+    (words.narrow, (-0.3, -0.002), " (narrowly: its interval ends 0.002 from zero)"),
+    (words.narrow, (0.005, 0.3), ""),                  # NARROW itself is not narrow
+    (words.narrow, (-0.3, -0.0049), " (narrowly: its interval ends 0.005 from zero)"),
+    (words.direction, (-0.0004,), "did not move"),     # prints as -0.000
+    (words.direction, (-0.0006,), "fell"),
+    (words.excludes_zero, (0.0006, 0.1), True),
+    (words.excludes_zero, (0.0004, 0.1), False),
+    (words.excludes_zero, (-0.1, -0.0006), True),
+    (words.excludes_zero, (-0.1, -0.0004), False),
+    (words.kind_of_change, (0.02, 0.01, 0.03, "lower", 0.02), "cost"),   # at its smallest
+    (words.kind_of_change, (-0.02, -0.03, -0.01, "higher", 0.02), "cost"),
+    (words.kind_of_change, (0.0199, 0.01, 0.03, "lower", 0.02), "too small"),
+]
+
+
+def test_the_words_at_each_boundary():
+    for function, arguments, expected in BOUNDARIES:
+        assert function(*arguments) == expected, (function.__name__, arguments)
