@@ -72,6 +72,7 @@ def late(stats: pd.DataFrame, column: str) -> float:
     return stats[column].tail(5).mean()
 
 
+@pytest.mark.long  # trains notebook 04's three items: about 70 s
 def test_without_the_leash_the_kl_runs_away_while_toxicity_falls(named_runs):
     free, default = named_runs["kl-free"], named_runs["default"]
     assert (free["kl_coef"] == 0).all()
@@ -79,6 +80,7 @@ def test_without_the_leash_the_kl_runs_away_while_toxicity_falls(named_runs):
     assert late(free, "toxicity_mean") < free["toxicity_mean"].head(5).mean()
 
 
+@pytest.mark.long  # trains notebook 04's three items: about 70 s
 def test_a_tenfold_learning_rate_collapses_into_long_toxic_text(named_runs):
     fast, default = named_runs["lr-x10"], named_runs["default"]
     assert fast["kl"].max() > 10 * default["kl"].max()     # 170x
@@ -86,6 +88,7 @@ def test_a_tenfold_learning_rate_collapses_into_long_toxic_text(named_runs):
     assert late(fast, "toxicity_mean") > late(default, "toxicity_mean") + 0.3     # 0.79 to 0.08
 
 
+@pytest.mark.long  # trains notebook 04's three items: about 70 s
 def test_the_position_reward_rises_while_the_toxicity_stays(named_runs, demo_run):
     position, default = named_runs["position-0"], named_runs["default"]
     assert late(position, "toxicity_mean") > 0.5 * position["toxicity_mean"].head(5).mean()
@@ -96,6 +99,7 @@ def test_the_position_reward_rises_while_the_toxicity_stays(named_runs, demo_run
     assert training_record(layout)["reward"] == REWARD_MODULE
 
 
+@pytest.mark.long  # trains notebook 04's three items: about 70 s
 def test_a_run_without_the_leash_sits_beside_the_default_run(named_runs, demo_run, tmp_path,
                                                              monkeypatch):
     """The learner's path: notebook 04 without the leash on a named run (above), notebook 05 on
