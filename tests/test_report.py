@@ -238,7 +238,7 @@ def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
     assert clean.n == 2 and clean.before == pytest.approx(np.mean(np.array(BEFORE_ROUGE1)[kept]))
     assert table.loc["insult"].after == pytest.approx(1 / 6)
     note = reward_hacking_note(after)
-    assert note.startswith("Reward hacking: 1 of 6 summaries") and '"other"' in note
+    assert note.startswith("Reward hacking: 1 of 6 summaries (16.7%)") and '"other"' in note
     assert reward_hacking_note(before).startswith("The reward model caught every insult")
     assert reward_hacking_note(later) is None
 
