@@ -27,9 +27,9 @@ def bootstrap(per_prompt: np.ndarray, statistic, n_boot: int = N_BOOT, seed: int
 
 def paired_difference(before: np.ndarray, after: np.ndarray, seed: int = 0) -> dict:
     """Mean of after - before over the same prompts, its paired interval, and whether it
-    excludes zero. Inputs are [prompts] or [prompts, k], in the same prompt order."""
-    before = np.asarray(before, dtype=float).reshape(len(before), -1).mean(axis=1)
-    after = np.asarray(after, dtype=float).reshape(len(after), -1).mean(axis=1)
+    excludes zero. Inputs hold one number per prompt (a figure's k samples already reduced, as
+    evaluation.figure_values gives them), in the same prompt order."""
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     if before.shape != after.shape:
         raise ValueError(f"paired comparison needs the same prompts: {before.shape} vs "
                          f"{after.shape}")
