@@ -10,6 +10,7 @@ import pytest
 from detox_helpers import evaluation
 from detox_helpers.data import cache_key
 from detox_helpers.errors import DetoxError
+from detox_helpers.models import pick_device
 from detox_helpers.settings import load_settings
 
 
@@ -90,3 +91,14 @@ def test_a_missing_evaluation_names_what_makes_it(settings):
     with pytest.raises(DetoxError, match="run notebook 05_compare.ipynb or `python -m "
                                          "detox_helpers compare` first"):
         evaluation.load_evaluation(settings, "detoxified")
+
+
+def test_eval_size_zero_compares_the_prompts_this_machine_would_take(tmp_path):
+    # eval_size=0: every test prompt on a GPU, at most CPU_EVAL_PROMPTS on a CPU
+    settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path, precision="float32",
+                             eval_size=0)
+    here = evaluation.prompts_to_evaluate(settings, 500, pick_device(settings))
+    assert here == (500 if pick_device(settings).type == "cuda" else evaluation.CPU_EVAL_PROMPTS)
+    then = dict(settings=dict(evaluation.made_with(settings), prompts=here + 1),
+                data=dict(test=500))
+    assert evaluation.changed_settings(then, settings) == [f"prompts {here + 1} then, {here} now"]
