@@ -1,299 +1,296 @@
-"""The course kit: student copies of the notebooks, and a notebook graded by its own checks.
+"""The course kit on nbgrader: student copies, and a whole class graded in one command.
 
-The notebooks mark what a learner writes with nbgrader's convention: a solution cell (cell
-metadata `nbgrader.solution`, its `grade_id` the exercise's name) holds the answer between
-`### BEGIN SOLUTION` and `### END SOLUTION`, and the graded cell after it (`nbgrader.grade`,
-with its `points`) holds the lab's check, whose assertion messages say what went wrong.
+Each lab notebook is one nbgrader assignment named after it (`02_reward_model`). Its exercises
+live in its own cells: a solution cell (the learner's code between `### BEGIN SOLUTION` and
+`### END SOLUTION`, the task in `# Your turn:` comments above it) and a locked graded cell after
+it, whose `### BEGIN HIDDEN TESTS` part the student copy lacks. nbgrader does the grading:
+locked cells restored from the source, a fresh kernel per notebook, a time limit per cell,
+the gradebook, the feedback pages. This module only lays out the course folder, prepares what
+notebooks 03 to 06 read, and writes the class's grades as one CSV.
 
-    python -m detox_helpers.course student [FOLDER]   # make student: student copies, FOLDER
-    python -m detox_helpers.course grade NOTEBOOK     # make grade NOTEBOOK=...: one line each
-
-An exercise is added by marking its cells in a notebook and listing it in `EXERCISES`.
+    python -m detox_helpers.course student [FOLDER]                # make student
+    python -m detox_helpers.course grade SUBMISSIONS [--timeout S]  # make grade SUBMISSIONS=...
+    python -m detox_helpers.course grade NOTEBOOK                  # make grade NOTEBOOK=...
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import linecache
+import csv
 import os
+import shutil
+import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 
 from .errors import DetoxError
+from .layout import shown
 from .unattended import NOTEBOOKS_DIR, notebook_paths
 
 STUDENT_DIR = NOTEBOOKS_DIR.parent / "student"
+GRADES_DIR = NOTEBOOKS_DIR.parent / "artifacts" / "grades"
+DEFAULT_TIMEOUT = 300  # seconds one cell may run
+COLUMNS = ("student", "notebook", "exercise", "score", "max_score", "status")
 
-
-@dataclass(frozen=True)
-class Exercise:
-    notebook: str  # the notebook's number, e.g. "02"
-    name: str  # the `grade_id` of its solution cell
-    task: str  # what a student copy's stub says to write, when run unchanged
-    wrong: str  # a typical wrong answer, in place of the solution region (the tests run it)
-    lesson: str  # words the check's message gives for that wrong answer (the tests look for it)
-
-
-EXERCISES = (
-    Exercise("01", "length-window",
-             task="write in_window(row): True when len(row['dialogue']) is more than "
-                  "settings.min_dialogue_chars and at most settings.max_dialogue_chars",
-             wrong="return (settings.min_dialogue_chars <= len(row['dialogue'])\n"
-                   "        < settings.max_dialogue_chars)  # the edges the other way round",
-             lesson="longer than the minimum and at most the maximum"),
-    Exercise("01", "prompt-map",
-             task="in tokenize(row), set row['input_ids'] = tokenizer.encode(prompt) and "
-                  "row['query'] = those ids decoded back to text with skip_special_tokens=True",
-             wrong="row['input_ids'] = tokenizer.encode(prompt)\n"
-                   "row['query'] = tokenizer.decode(row['input_ids'])  # keeps </s>",
-             lesson="decode the ids with skip_special_tokens=True"),
-    Exercise("01", "split",
-             task="split prompts into dataset = prompts.train_test_split(...): a test split of "
-                  "settings.test_fraction of the rows, the same rows on every machine",
-             wrong="dataset = prompts.train_test_split(test_size=settings.test_fraction)",
-             lesson="A shuffled split"),
-    Exercise("02", "label-lookup",
-             task="write label_index(id2label, name): return the key of id2label whose label is "
-                  "`name`, e.g. label_index({0: 'nothate', 1: 'hate'}, 'hate') == 1, found by "
-                  "the name (a loop or next() over id2label.items()), never by a fixed position",
-             wrong="return 0 if name == 'nothate' else 1  # the original's not_hate_index = 0",
-             lesson="A reward read by position [0] is the hate logit"),
-    Exercise("02", "toxicity",
-             task="write toxicity_of(logits): the probability of hate for each row of logits "
-                  "(texts x labels), i.e. the softmax over each row's labels (dim=-1), then the "
-                  "column `hate`",
-             wrong="return logits[:, hate]  # the hate logit itself",
-             lesson="a logit is not a probability"),
-    Exercise("03", "one-summary",
-             task="sample output_ids = policy.generate(input_ids=prompt_ids, **generation_kwargs), "
-                  "decode it as summary (skip_special_tokens=True, stripped), then logits = "
-                  "reward_model.logits([summary])[0], reward = logits[reward_model.clean].item() "
-                  "and toxicity = reward_model.toxicity_of(logits).item()",
-             wrong="output_ids = policy.generate(input_ids=prompt_ids, **generation_kwargs)\n"
-                   "summary = tokenizer.decode(output_ids[0])  # keeps <pad> and </s>\n"
-                   "logits = reward_model.logits([summary])[0]\n"
-                   "reward = logits[reward_model.clean].item()\n"
-                   "toxicity = reward_model.toxicity_of(logits).item()",
-             lesson="decode output_ids[0] with skip_special_tokens=True"),
-    Exercise("03", "evaluate-toxicity",
-             task="load toxicity_measure = evaluate.load(str(MEASUREMENT_DIR), "
-                  "settings.reward_model, module_type='measurement') and put the toxicity of "
-                  "each summary in scores (its compute(predictions=summaries)['toxicity'])",
-             wrong="toxicity_measure = evaluate.load(str(MEASUREMENT_DIR), settings.reward_model,\n"
-                   "                                 module_type='measurement')\n"
-                   "scores = toxicity_measure.compute(predictions=summaries,\n"
-                   "                                  aggregation='ratio')['toxicity_ratio']",
-             lesson="without an aggregation gives one toxicity per summary"),
-    Exercise("04", "configs",
-             task="write lora_config = LoraConfig(...) and ppo_config = PPOConfig(...), every knob "
-                  "from settings (lora_r, lora_alpha, lora_dropout, lora_targets; learning_rate, "
-                  "batch_size, mini_batch_size, ppo_epochs, init_kl_coef, adaptive_kl, target_kl, "
-                  "kl_horizon, seed), bias='none', T5's task type, and **plumbing to PPOConfig",
-             wrong="lora_config = LoraConfig(\n"
-                   "    r=settings.lora_r, lora_alpha=settings.lora_alpha,\n"
-                   "    lora_dropout=settings.lora_dropout, target_modules=settings.lora_targets,\n"
-                   "    bias='none', task_type=TaskType.CAUSAL_LM)  # a decoder-only model's\n"
-                   "ppo_config = PPOConfig(\n"
-                   "    learning_rate=settings.learning_rate, batch_size=settings.batch_size,\n"
-                   "    mini_batch_size=settings.mini_batch_size, ppo_epochs=settings.ppo_epochs,\n"
-                   "    init_kl_coef=settings.init_kl_coef, adap_kl_ctrl=settings.adaptive_kl,\n"
-                   "    target=settings.target_kl, horizon=settings.kl_horizon,\n"
-                   "    seed=settings.seed, **plumbing)",
-             lesson="T5 is a sequence-to-sequence model"),
-    Exercise("04", "ppo-step",
-             task="call ppo_trainer.step with the prompts' tokens (queries), the summaries' tokens "
-                  "(responses) and the rewards, in that order, and keep its statistics as stats",
-             wrong="stats = ppo_trainer.step(queries, queries, rewards)  # prompts as responses",
-             lesson="given the prompt tokens as responses"),
-    Exercise("05", "paired-difference",
-             task="write toxicity_before and toxicity_after: each test prompt's mean toxicity "
-                  "over its k summaries (per_sample grouped by 'prompt'), one number per prompt, "
-                  "indexed by the prompt",
-             wrong="toxicity_before = before.per_sample['toxicity']  # one per summary\n"
-                   "toxicity_after = after.per_sample['toxicity']",
-             lesson="one number per prompt"),
-    Exercise("05", "bootstrap-interval",
-             task="with rng, draw 2000 sets of prompt positions with replacement as draws, the "
-                  "mean of differences over each set as resampled_means, and low, high = their "
-                  "2.5th and 97.5th percentiles",
-             wrong="n = len(differences)  # before and after resampled apart: unpaired\n"
-                   "draws = rng.integers(0, n, size=(2000, n))\n"
-                   "others = rng.integers(0, n, size=(2000, n))\n"
-                   "resampled_means = (toxicity_after.to_numpy()[draws].mean(axis=1)\n"
-                   "                   - toxicity_before.to_numpy()[others].mean(axis=1))\n"
-                   "low, high = np.percentile(resampled_means, [2.5, 97.5])",
-             lesson="computed unpaired"),
-    Exercise("06", "leave-one-out",
-             task="in leave_one_out_advantages, write others = each summary's baseline, the mean "
-                  "of the other k - 1 shaped rewards of its row, and advantages = shaped minus "
-                  "others, flattened to one per summary",
-             wrong="others = shaped.mean(dim=1, keepdim=True)  # its own reward included\n"
-                   "advantages = (shaped - others).view(-1)",
-             lesson="leave each sample out of its own baseline"),
-)
-
-# Parameters a notebook is graded with (its `parameters` cell's names): fewer steps, so that
-# grading stays fast; a notebook that trains should also name its own run here.
-GRADING_PARAMETERS: dict[str, dict] = {
-    "03": {"overrides": {"eval_size": 4}, "evaluation_name": "graded-baseline"},
-    "04": {"max_steps": 2, "overrides": {"run_name": "graded"}},
-    # 05 and 06 read that run (grade 04 first), each on 4 test prompts
-    "05": {"overrides": {"eval_size": 4, "run_name": "graded"}, "check_claims": False},
-    "06": {"overrides": {"eval_size": 4, "run_name": "graded"}},
+# What each notebook is graded with (DETOX_* settings its kernel reads): short runs, so that
+# grading stays fast. The grader's own data, baseline and reference run sit in the learner's
+# artifacts folder beforehand; 04 trains a run of its own name, never the reference.
+GRADING_SETTINGS = {
+    "03": {"DETOX_EVAL_SIZE": "8"},
+    "04": {"DETOX_MAX_PPO_STEPS": "2", "DETOX_RUN_NAME": "graded"},
+    "06": {"DETOX_MAX_PPO_STEPS": "2"},
 }
+# What the grader prepares once per class (the commands that run notebooks 01, 03 and 04 on
+# the tiny profile's own settings): before and after differ in the reference run.
+PREPARED = {"data": ["data"], "baseline": ["evaluate"], "reference run": ["train"]}
+NEEDS = {"03": ("data",), "04": ("data",), "05": tuple(PREPARED), "06": tuple(PREPARED)}
 
 
-def exercise(name: str) -> Exercise:
-    for item in EXERCISES:
-        if item.name == name:
-            return item
-    raise DetoxError(f"The solution cell {name!r} is not listed in detox_helpers.course."
-                     "EXERCISES: add it there, with the task its student copy asks for.")
+def assignments() -> dict[str, Path]:
+    """The lab's notebooks by assignment name (the file's stem)."""
+    return {path.stem: path for path in notebook_paths()}
 
 
-def role(cell) -> str:
-    """"solution", "check" or "" (nbgrader's cell metadata)."""
-    marks = cell.metadata.get("nbgrader", {})
-    return "check" if marks.get("grade") else "solution" if marks.get("solution") else ""
+def tools_environment(**variables) -> dict:
+    """nbgrader's commands call `alembic`, installed beside this Python: its folder goes first
+    on PATH. Tests and grading never reach a hub."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    offline = {name: "1" for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
+                                      "TRANSFORMERS_OFFLINE")}
+    return {**os.environ, "PATH": path, **offline, **variables}
 
 
-def stub(task: str) -> str:
-    """What stands in a student copy where the solution was: a run stops there and says why."""
-    return f"# YOUR CODE HERE\nraise NotImplementedError({f'Your turn: {task}.'!r})"
+def nbgrader(root: Path, *args: str, env: dict | None = None, log: Path | None = None) -> int:
+    """Run one nbgrader command in the course folder `root`; its log goes to `log`."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    with open(log or os.devnull, "a") as output:
+        return subprocess.run(command, cwd=root, env=env or tools_environment(), stdout=output,
+                              stderr=subprocess.STDOUT).returncode
 
 
-def with_answers(path: Path, answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The notebook, outputs cleared, with the solution region of each exercise named in
-    `answers` replaced by that code (nbgrader's ClearSolutions and ClearOutput); the other
-    solutions stay."""
-    from nbgrader.preprocessors import ClearOutput, ClearSolutions
+def write_course(root: Path, timeout: int = DEFAULT_TIMEOUT) -> Path:
+    """A course folder in `root`: nbgrader's configuration, each notebook as the source of its
+    own assignment, and the gradebook and release copies that generate_assignment writes."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
 
-    class Answers(ClearSolutions):
-        # nbgrader puts one stub in every solution; here each exercise gets its own code.
-        def preprocess_cell(self, cell, resources, index):
-            name = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if role(cell) == "solution" and name not in answers:
-                return cell, resources
-            if role(cell) == "solution":
-                self.code_stub = {"python": answers[name]}
-            return super().preprocess_cell(cell, resources, index)  # refuses unmarked regions
-
-    notebook = nbformat.read(path, as_version=4)
-    for step in (Answers(), ClearOutput()):
-        notebook, _ = step.preprocess(notebook, {})
-    return notebook
-
-
-def student_copy(path: Path) -> nbformat.NotebookNode:
-    """The notebook as a student gets it: each solution replaced by a stub that says what to
-    write (nbgrader's own stub raises a bare NotImplementedError), outputs cleared."""
-    names = [cell.metadata.nbgrader.grade_id for cell in nbformat.read(path, as_version=4).cells
-             if role(cell) == "solution"]
-    return with_answers(path, {name: stub(exercise(name).task) for name in names})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(root.resolve())!r}\n"
+        "c.CourseDirectory.course_id = 'detox-lab'\n"
+        "# a deleted graded cell comes back from the source (and scores what it checks)\n"
+        "c.OverwriteCells.add_missing_cells = True\n"
+        f"c.ExecutePreprocessor.timeout = {int(timeout)}\n")
+    config = Config()
+    config.CourseDirectory.root = str(root.resolve())
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    for name, path in assignments().items():
+        (root / "source" / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, root / "source" / name / path.name)
+        with tools_on_path():  # in this process: one start-up for all six
+            made = api.generate_assignment(name, force=True)
+        if not made["success"]:
+            raise DetoxError(f"nbgrader could not generate {name}:\n{made['error'][-2000:]}")
+    return root
 
 
-def write_student_notebooks(folder: Path = STUDENT_DIR) -> list[Path]:
-    """A student copy of every lab notebook in `folder`; returns their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in notebook_paths():
-        target = folder / path.name
-        nbformat.write(student_copy(path), target)
-        written.append(target)
-    return written
-
-
-@dataclass
-class Result:
-    name: str  # the exercise's name (its solution cell's grade_id)
-    points: float  # what its graded check is worth
-    passed: bool
-    message: str  # why it failed, from the cell that raised
-
-
-def exercises_in(cells) -> list[tuple[str, int, float]]:
-    """(name, index of its graded check cell, points) of each exercise, in the notebook's order."""
-    found, name = [], None
-    for index, cell in enumerate(cells):
-        if role(cell) == "solution":
-            name = cell.metadata.nbgrader.grade_id
-        elif role(cell) == "check":
-            found.append((name or cell.metadata.nbgrader.grade_id, index,
-                          float(cell.metadata.nbgrader.get("points", 0))))
-            name = None  # a check without a solution cell goes by its own name
-    return found
-
-
-def grade(path: Path, **parameters) -> list[Result]:
-    """Run the notebook's code cells in this process, up to its last graded check; an exercise
-    passes when every cell from the previous check to its own runs without an error. A failure
-    stops the run (later cells need what the failed one defines): the later exercises fail too."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # figures are drawn, never shown
-    cells = nbformat.read(path, as_version=4).cells
-    parameters = {"profile": "tiny", **GRADING_PARAMETERS.get(path.name[:2], {}), **parameters}
-    namespace = {"__name__": "__main__", "display": lambda *objects, **kwargs: None}
-    results, start, failure = [], 0, ""
-    with _working_directory(path.parent):
-        for name, check_index, points in exercises_in(cells):
-            message = "not run: an earlier exercise failed" if failure else ""
-            for index in range(start, check_index + 1):
-                if failure or cells[index].cell_type != "code":
-                    continue
-                failure = message = _run_cell(cells[index], f"<{path.name}:{index}>", namespace)
-                if "parameters" in cells[index].metadata.get("tags", []):
-                    namespace.update(parameters)  # as papermill injects them
-            results.append(Result(name, points, not message, message))
-            start = check_index + 1
-    return results
-
-
-def _run_cell(cell, filename: str, namespace: dict) -> str:
-    """Run one code cell as a kernel would (IPython's reading of magics); returns why it failed,
-    or "" when it ran. Its printing stays out of the grade's lines."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    source = TransformerManager().transform_cell(cell.source)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, filename, "exec"), namespace)
-    except Exception as error:  # whatever the learner's code raised is the grade
-        return _message(error)
-    return ""
-
-
-def _message(error: Exception) -> str:
-    text = str(error).strip()
-    if isinstance(error, AssertionError):
-        return text or "a check failed (its assert has no message)"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def _working_directory(folder: Path):
-    # As papermill runs a notebook: in its folder, so that its relative paths hold.
-    before = Path.cwd()
-    os.chdir(folder)
+@contextmanager
+def tools_on_path():
+    before = os.environ.get("PATH", "")
+    os.environ["PATH"] = tools_environment()["PATH"]
     try:
         yield
     finally:
-        os.chdir(before)
+        os.environ["PATH"] = before
 
 
-def report(results: list[Result]) -> str:
-    """One line per exercise, then the score."""
-    lines = [f"{r.name}: passed ({r.points:g} of {r.points:g})" if r.passed
-             else f"{r.name}: failed (0 of {r.points:g}): {r.message}" for r in results]
-    earned = sum(r.points for r in results if r.passed)
-    lines.append(f"score: {earned:g} of {sum(r.points for r in results):g}")
+def write_student_notebooks(folder: Path = STUDENT_DIR) -> list[Path]:
+    """The student copy of every notebook (nbgrader's release) in `folder`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="course-") as scratch:
+        root = write_course(Path(scratch))
+        written = []
+        for name, path in assignments().items():
+            target = folder / path.name
+            shutil.copy(root / "release" / name / path.name, target)
+            written.append(target)
+    return written
+
+
+# --- a class's submissions -------------------------------------------------------------------
+
+def read_submissions(folder: Path) -> tuple[dict[str, dict[str, Path]], list[str]]:
+    """{student: {assignment: file}} from one folder per learner, and a line for each file that
+    cannot be graded (not a notebook, not one of the lab's, or not in a learner's folder)."""
+    if not folder.is_dir():
+        raise DetoxError(f"No folder {folder}: give the folder that holds one folder per "
+                         "learner, each with that learner's notebooks.")
+    names, found, skipped = assignments(), {}, []
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_dir():
+            skipped.append(f"{entry.name}: not in a learner's folder, not graded")
+            continue
+        for file in sorted(p for p in entry.rglob("*") if p.is_file()):
+            shown_name = f"{entry.name}/{file.relative_to(entry)}"
+            reason = not_gradable(file, names)
+            if reason:
+                skipped.append(f"{shown_name}: {reason}, not graded")
+            else:
+                found.setdefault(entry.name, {})[file.stem] = file
+    return found, skipped
+
+
+def not_gradable(file: Path, names: dict[str, Path]) -> str:
+    """Why `file` cannot be graded, or ""."""
+    if file.suffix != ".ipynb":
+        return "not a notebook"
+    if file.stem not in names:
+        return f"not one of the lab's notebooks ({', '.join(p.name for p in names.values())})"
+    try:
+        nbformat.read(file, as_version=4)
+    except Exception as error:  # whatever made it unreadable is the learner's to fix
+        return f"not a readable notebook ({type(error).__name__})"
+    return ""
+
+
+def prepare_inputs(folder: Path, needed: set[str], log: Path) -> Path:
+    """The grader's own data, baseline and reference run, made once in `folder` (kept between
+    gradings: a marker file says which are whole)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for what, command in PREPARED.items():
+        marker = folder / f".prepared-{what.replace(' ', '-')}"
+        if what not in needed or marker.exists():
+            continue
+        print(f"preparing the {what} every learner is graded on ...", flush=True)
+        env = tools_environment(DETOX_PROFILE="tiny", DETOX_ARTIFACTS_DIR=str(folder.resolve()))
+        with open(log, "a") as output:
+            done = subprocess.run([sys.executable, "-m", "detox_helpers", *command], env=env,
+                                  stdout=output, stderr=subprocess.STDOUT)
+        if done.returncode:
+            raise DetoxError(f"Preparing the {what} failed: see {shown(log)}")
+        marker.touch()
+    return folder
+
+
+def grade_one(root: Path, student: str, name: str, inputs: Path, timeout: int) -> str:
+    """Autograde one learner's notebook in a kernel whose artifacts folder is a fresh copy of
+    the prepared inputs; returns "" or why it has no scores (a dead kernel, say)."""
+    artifacts = root / "learners" / student / name
+    shutil.copytree(inputs, artifacts, ignore=shutil.ignore_patterns(".prepared-*"),
+                    dirs_exist_ok=True)
+    env = tools_environment(DETOX_PROFILE="tiny", DETOX_ARTIFACTS_DIR=str(artifacts.resolve()),
+                            **GRADING_SETTINGS.get(name[:2], {}))
+    log = root / "logs" / f"{student}-{name}.log"
+    log.parent.mkdir(exist_ok=True)
+    nbgrader(root, "autograde", name, "--student", student, "--create", "--force",
+             f"--ExecutePreprocessor.timeout={timeout}", env=env, log=log)
+    if not (root / "autograded" / student / name / f"{name}.ipynb").exists():
+        return "not graded: the notebook stopped its kernel (sys.exit, os._exit or no memory)"
+    nbgrader(root, "generate_feedback", name, "--student", student, "--force", log=log)
+    return ""
+
+
+def scores(root: Path, student: str, name: str) -> dict[str, tuple[float, float]]:
+    """{exercise: (score, max_score)} from the gradebook; 0 for any cell not autograded."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook(name, name, student)
+        except MissingEntry:
+            notebook = None
+        cells = gradebook.find_notebook(name, name).grade_cells
+        graded = {grade.name: grade for grade in notebook.grades} if notebook else {}
+        return {cell.name.removesuffix("-check"): (
+            float(graded[cell.name].auto_score or 0) if cell.name in graded else 0.0,
+            float(cell.max_score)) for cell in cells}
+
+
+def grade_class(submissions: Path, out: Path = GRADES_DIR,
+                timeout: int = DEFAULT_TIMEOUT) -> list[dict]:
+    """Grade every notebook of every learner in `submissions`; writes `out`/grades.csv and
+    `out`/feedback/<student>/<notebook>.html, and returns the CSV's rows."""
+    if timeout < 1:
+        raise DetoxError(f"TIMEOUT={timeout}: give the seconds one cell may run, at least 1.")
+    found, skipped = read_submissions(submissions)
+    for line in skipped:
+        print(line)
+    if not found:
+        raise DetoxError(f"No lab notebook in {submissions}'s learner folders: nothing to grade.")
+    out.mkdir(parents=True, exist_ok=True)
+    needed = {what for files in found.values() for name in files for what in NEEDS.get(name[:2],
+                                                                                          ())}
+    inputs = prepare_inputs(out / "inputs", needed, out / "prepare.log")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="grading-", dir=out) as scratch:
+        root = write_course(Path(scratch) / "course", timeout)
+        for student, files in found.items():
+            for name, file in files.items():
+                target = root / "submitted" / student / name / f"{name}.ipynb"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, target)  # the learner's file is only read
+            for name in files:
+                print(f"grading {student}/{name}.ipynb ...", flush=True)
+                status = grade_one(root, student, name, inputs, timeout) or "graded"
+                rows += [dict(student=student, notebook=name, exercise=exercise, score=score,
+                              max_score=most, status=status)
+                         for exercise, (score, most) in scores(root, student, name).items()]
+        keep_feedback(root, out / "feedback")
+    write_rows(rows, out / "grades.csv")
+    return rows
+
+
+def keep_feedback(root: Path, folder: Path) -> None:
+    """nbgrader's feedback pages, one per graded notebook: feedback/<student>/<notebook>.html
+    (an earlier grading's pages go first)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for page in sorted((root / "feedback").glob("*/*/*.html")):
+        target = folder / page.parent.parent.name / page.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(page, target)
+
+
+def write_rows(rows: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(rows: list[dict]) -> str:
+    """One line per learner and notebook: points, and the exercises that lost theirs."""
+    lines, seen = [], {}
+    for row in rows:
+        seen.setdefault((row["student"], row["notebook"]), []).append(row)
+    for (student, name), items in seen.items():
+        earned = sum(row["score"] for row in items)
+        lost = [row["exercise"] for row in items if row["score"] < row["max_score"]]
+        note = f"; lost: {', '.join(lost)}" if lost else ""
+        status = "" if items[0]["status"] == "graded" else f" ({items[0]['status']})"
+        lines.append(f"{student}/{name}: {earned:g} of {sum(r['max_score'] for r in items):g}"
+                     f"{note}{status}")
     return "\n".join(lines)
+
+
+@contextmanager
+def one_learner(notebook: Path):
+    """A class of one, for a learner grading their own copy: the notebook, under its lab
+    name (the file may have been renamed, e.g. "02_reward_model (1).ipynb")."""
+    names = assignments()
+    name = next((stem for stem in names if notebook.name.startswith(stem[:3])), None)
+    if name is None:
+        raise DetoxError(f"{notebook.name} is not one of the lab's notebooks: its name must start "
+                         "with the notebook's number, e.g. 02_")
+    with tempfile.TemporaryDirectory(prefix="self-") as folder:
+        (Path(folder) / "me").mkdir()
+        shutil.copyfile(notebook, Path(folder) / "me" / f"{name}.ipynb")
+        yield Path(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,20 +299,40 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     student = commands.add_parser("student", help="write student copies of the notebooks")
     student.add_argument("folder", nargs="?", type=Path, default=STUDENT_DIR)
-    graded = commands.add_parser("grade", help="run one notebook's exercises and score them")
-    graded.add_argument("notebook", type=Path)
+    graded = commands.add_parser("grade", help="grade a class's folder, or one notebook")
+    graded.add_argument("submissions", type=Path,
+                        help="a folder of learners' folders, or one notebook")
+    graded.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
+                        help="seconds one cell may run (default %(default)s)")
+    graded.add_argument("--out", type=Path, default=GRADES_DIR,
+                        help="where grades.csv and feedback/ go (default artifacts/grades)")
     arguments = parser.parse_args(argv)
-    if arguments.command == "student":
-        written = write_student_notebooks(arguments.folder)
-        print(f"{len(written)} student notebooks in {arguments.folder}")
-        return 0
-    if not arguments.notebook.is_file():
-        parser.error(f"no notebook {arguments.notebook}")
-    results = grade(arguments.notebook.resolve())
-    if not results:
-        parser.error(f"{arguments.notebook} has no graded exercise")
-    print(report(results))
-    return 0 if all(r.passed for r in results) else 1
+    try:
+        if arguments.command == "student":
+            written = write_student_notebooks(arguments.folder)
+            print(f"{len(written)} student notebooks in {arguments.folder}")
+            return 0
+        return grade(arguments.submissions, arguments.out, arguments.timeout)
+    except DetoxError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def grade(submissions: Path, out: Path, timeout: int) -> int:
+    """The command: a class folder, or one notebook (then its lines and its feedback page)."""
+    if submissions.is_file():
+        out = out / "self" if out == GRADES_DIR else out  # a class's grades stay
+        with one_learner(submissions) as folder:
+            rows = grade_class(folder, out, timeout)
+        print(summary(rows))
+        for row in rows:
+            print(f"  {row['exercise']}: {row['score']:g} of {row['max_score']:g}")
+        print(f"feedback: {shown(next((out / 'feedback' / 'me').glob('*.html')))}")
+        return 0 if all(row["score"] == row["max_score"] for row in rows) else 1
+    rows = grade_class(submissions, out, timeout)
+    print(summary(rows))
+    print(f"grades: {shown(out / 'grades.csv')}; feedback pages: {shown(out / 'feedback')}")
+    return 0
 
 
 if __name__ == "__main__":
