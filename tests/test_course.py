@@ -1,6 +1,7 @@
 """The course kit's fast checks: every notebook starts on a hosted runtime."""
 
 import importlib.util
+import shutil
 import sys
 from types import SimpleNamespace
 
@@ -48,114 +49,101 @@ def test_every_notebook_installs_the_checkout_first_and_only_where_it_is_missing
     assert run_cell(cell, monkeypatch) == [("pip", "install --quiet -r ../requirements.txt -e ..")]
 
 
-# --- student copies and grading -------------------------------------------------------------
+# --- student copies and grading (the class itself is graded in test_grading.py) -----------
 
 from detox_helpers import course  # noqa: E402
+from detox_helpers.errors import DetoxError  # noqa: E402
+from detox_helpers.settings import load_settings  # noqa: E402
 
 
-def solution_cells():
-    """(notebook path, cell) of every solution cell in the lab's notebooks."""
-    return [(path, cell) for path in NOTEBOOKS
-            for cell in nbformat.read(path, as_version=4).cells if course.role(cell) == "solution"]
-
-
-def test_every_exercise_is_listed_once_and_every_solution_has_a_graded_check_after_it():
-    marked = [(path.name[:2], cell.metadata.nbgrader.grade_id) for path, cell in solution_cells()]
-    listed = [(item.notebook, item.name) for item in course.EXERCISES]
-    assert sorted(marked) == sorted(listed) and len(set(listed)) == len(listed)
-    for path in NOTEBOOKS:
-        cells = nbformat.read(path, as_version=4).cells
-        roles = [course.role(cell) for cell in cells if course.role(cell)]
-        assert roles == ["solution", "check"] * (len(roles) // 2), path.name  # pairs, in order
-        for cell in cells:
-            marked_region = "### BEGIN SOLUTION" in cell.source
-            assert marked_region == (course.role(cell) == "solution"), path.name
-            if course.role(cell) == "check":
-                assert cell.metadata.nbgrader.points > 0 and cell.metadata.nbgrader.locked
+def marks(cell):
+    return cell.metadata.get("nbgrader", {})
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_a_student_copy_keeps_every_cell_but_the_solutions_and_says_what_to_write(path):
+def test_each_exercise_is_its_task_and_solution_then_a_locked_check_with_hidden_tests(path):
+    """The notebook is the exercise's one source: its task in `# Your turn:` lines above the
+    solution region, its check locked and worth a point, the exact checks hidden."""
+    cells = [cell for cell in nbformat.read(path, as_version=4).cells if marks(cell)]
+    graded = [cell for cell in cells if marks(cell).get("solution") or marks(cell).get("grade")]
+    assert len(graded) % 2 == 0
+    for solution, check in zip(graded[::2], graded[1::2], strict=True):
+        name = marks(solution)["grade_id"]
+        assert marks(solution).get("solution") and not marks(solution).get("grade"), name
+        task = solution.source.split("### BEGIN SOLUTION")[0]
+        assert "# Your turn:" in task and "### END SOLUTION" in solution.source, name
+        assert marks(check)["grade_id"] == f"{name}-check" and marks(check)["locked"], name
+        assert marks(check)["points"] > 0 and not marks(check).get("solution"), name
+        hidden = check.source.split("### BEGIN HIDDEN TESTS")
+        assert len(hidden) == 2 and "### END HIDDEN TESTS" in hidden[1], name
+        assert "assert" in hidden[0] and "assert" in hidden[1], name  # examples, then exact
+    parameters = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(parameters) == 1 and marks(parameters[0])["locked"], path.name  # restored
+
+
+@pytest.fixture(scope="module")
+def student_copies(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("student")
+    return {path.stem: path for path in course.write_student_notebooks(folder)}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_student_copy_keeps_the_task_and_the_examples_but_no_answer(path, student_copies):
     original = nbformat.read(path, as_version=4).cells
-    copy = course.student_copy(path).cells
+    copy = nbformat.read(student_copies[path.stem], as_version=4).cells
     assert len(copy) == len(original)
     for before, after in zip(original, copy, strict=True):
-        if course.role(before) != "solution":
+        if marks(before).get("solution"):
+            answer = before.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+            assert answer.strip() not in after.source and "SOLUTION" not in after.source
+            assert "raise NotImplementedError()" in after.source
+            assert before.source.split("### BEGIN SOLUTION")[0].rstrip() in after.source
+        elif marks(before).get("grade"):
+            assert after.source == before.source.split("### BEGIN HIDDEN TESTS")[0].rstrip()
+        else:
             assert after.source == before.source
-            continue
-        task = course.exercise(before.metadata.nbgrader.grade_id).task
-        answer = before.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-        assert "SOLUTION" not in after.source and answer.strip() not in after.source
-        assert "raise NotImplementedError(" in after.source and task in after.source
-    assert all(cell.get("outputs", []) == [] and cell.get("execution_count") is None
-               for cell in copy)
+        assert after.get("outputs", []) == [] and after.get("execution_count") is None
 
 
-def write_notebook(path, sources, marks):
-    """A notebook of code cells; `marks[i]` is cell i's nbgrader metadata (or None)."""
-    cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    for cell, mark in zip(cells, marks, strict=True):
-        if mark:
-            cell.metadata["nbgrader"] = {"schema_version": 3, **mark}
-    cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
-    return path
+def test_a_class_folder_is_read_learner_by_learner_and_every_other_file_is_named(tmp_path):
+    for learner in ("alice", "bob"):
+        (tmp_path / learner).mkdir()
+    lab = course.assignments()
+    shutil.copy(lab["02_reward_model"], tmp_path / "alice")
+    shutil.copy(lab["01_data"], tmp_path / "bob")
+    (tmp_path / "bob" / "02_reward_model.ipynb").write_text("{not json")
+    (tmp_path / "bob" / "notes.txt").write_text("")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "alice" / "07_other_lab.ipynb")
+    (tmp_path / "index.html").write_text("")
+    found, skipped = course.read_submissions(tmp_path)
+    assert found == {"alice": {"02_reward_model": tmp_path / "alice" / "02_reward_model.ipynb"},
+                     "bob": {"01_data": tmp_path / "bob" / "01_data.ipynb"}}
+    assert [line.split(":")[0] for line in skipped] == [
+        "alice/07_other_lab.ipynb", "bob/02_reward_model.ipynb", "bob/notes.txt", "index.html"]
+    assert "not a readable notebook" in skipped[1] and "not a notebook" in skipped[2]
 
 
-SOLUTION = {"solution": True, "grade": False, "grade_id": "double"}
-CHECK = {"solution": False, "grade": True, "grade_id": "double-check", "points": 2,
-         "locked": True}
-SECOND = {"solution": False, "grade": True, "grade_id": "second-check", "points": 1,
-          "locked": True}
+@pytest.mark.parametrize("wrong, message", [
+    ({"submissions": "missing"}, "No folder"),
+    ({"submissions": "empty"}, "nothing to grade"),
+    ({"timeout": 0}, "at least 1"),
+])
+def test_grading_bad_input_is_one_clear_error(wrong, message, tmp_path):
+    (tmp_path / "empty" / "alice").mkdir(parents=True)
+    arguments = {"submissions": "empty", "timeout": 300} | wrong
+    with pytest.raises(DetoxError, match=message):
+        course.grade_class(tmp_path / arguments["submissions"], tmp_path / "out",
+                           arguments["timeout"])
 
 
-@pytest.fixture
-def two_exercises(tmp_path, monkeypatch):
-    """A two-exercise notebook graded without a model: a learner's `double`, then a check of a
-    parameter that grading sets."""
-    monkeypatch.setattr(course, "EXERCISES", (
-        course.Exercise("99", "double", task="return 2 * x", wrong="return x + 2",
-                        lesson="double(3)"),))
-    return write_notebook(tmp_path / "99_toy.ipynb", [
-        "profile = None",
-        "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-        "assert double(3) == 6, f'double(3) gave {double(3)}, not 6'",
-        "print('the learner may print')\nopen('ran-on', 'w').close()  # in the notebook's folder",
-        "assert profile == 'tiny', profile",
-    ], [None, SOLUTION, CHECK, None, SECOND])
+def test_a_learner_s_own_notebook_must_be_one_of_the_lab_s(tmp_path):
+    with pytest.raises(DetoxError, match="not one of the lab's notebooks"):
+        with course.one_learner(tmp_path / "homework.ipynb"):
+            pass
 
 
-def test_grading_passes_the_solution_and_scores_every_exercise(two_exercises, capsys):
-    assert course.main(["grade", str(two_exercises)]) == 0
-    assert capsys.readouterr().out.splitlines() == [
-        "double: passed (2 of 2)", "second-check: passed (1 of 1)", "score: 3 of 3"]
-    assert (two_exercises.parent / "ran-on").exists()
-
-
-@pytest.mark.parametrize("answer", ["blank", "wrong"])
-def test_grading_fails_a_blank_or_wrong_answer_with_the_message_that_teaches(
-        answer, two_exercises, tmp_path, capsys):
-    item = course.exercise("double")
-    code = course.stub(item.task) if answer == "blank" else item.wrong
-    graded = tmp_path / "answered" / two_exercises.name
-    graded.parent.mkdir()
-    nbformat.write(course.with_answers(two_exercises, {"double": code}), graded)
-    assert course.main(["grade", str(graded)]) == 1
-    lines = capsys.readouterr().out.splitlines()
-    expected = f"Your turn: {item.task}." if answer == "blank" else "double(3) gave 5, not 6"
-    assert lines[0].startswith("double: failed (0 of 2): ") and lines[0].endswith(expected)
-    assert lines[1:] == ["second-check: failed (0 of 1): not run: an earlier exercise failed",
-                         "score: 0 of 3"]
-    assert not (graded.parent / "ran-on").exists()  # a failure stops the run
-
-
-def test_a_solution_region_outside_a_solution_cell_is_refused(tmp_path):
-    path = write_notebook(tmp_path / "99_toy.ipynb", [
-        "profile = None", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"], [None, None])
-    with pytest.raises(RuntimeError, match="Solution region detected in a non-solution cell"):
-        course.with_answers(path, {})
-
-
-def test_make_student_writes_a_copy_of_every_notebook(tmp_path):
-    written = course.write_student_notebooks(tmp_path)
-    assert [path.name for path in written] == [path.name for path in NOTEBOOKS]
+@pytest.mark.parametrize("number", sorted(course.GRADING_SETTINGS))
+def test_the_grading_settings_are_settings(number):
+    settings = load_settings("tiny", environ=course.GRADING_SETTINGS[number])
+    for variable, value in course.GRADING_SETTINGS[number].items():
+        assert str(getattr(settings, variable.removeprefix("DETOX_").lower())) == value
