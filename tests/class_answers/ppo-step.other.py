@@ -1,0 +1,1 @@
+        stats = ppo_trainer.step(queries=queries, responses=responses, scores=rewards)

@@ -1,0 +1,1 @@
+        stats = ppo_trainer.step(queries, queries, rewards)  # prompts as responses

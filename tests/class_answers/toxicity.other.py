@@ -1,0 +1,1 @@
+    return torch.sigmoid(logits[:, hate] - logits[:, 1 - hate])
