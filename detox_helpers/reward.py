@@ -6,6 +6,8 @@ position (a pipeline sorts them by score).
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from tqdm.auto import tqdm
 
@@ -111,6 +113,29 @@ class RewardModel:
         """(rewards, toxicity) from one pass over the texts."""
         logits = self.logits(texts, progress)
         return logits[:, self.clean], self.toxicity_of(logits)
+
+
+def labels_reversed(reward_model: RewardModel) -> RewardModel:
+    """The same classifier with its labels listed in the reverse order (`hate` first where it
+    was second): its head's output rows and its config's label names swapped together, so that
+    every score looked up by label name is unchanged and every score read by position is not.
+    The graded checks of notebook 03 call a learner's scoring code with it."""
+    model = copy.deepcopy(reward_model.model)
+    labels = model.config.id2label
+    head = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
+    if head.out_features != len(labels):
+        raise DetoxError(f"{reward_model.name}: its last linear layer has {head.out_features} "
+                         f"outputs for {len(labels)} labels; it is not the classifier's head.")
+    with torch.no_grad():
+        head.weight.copy_(head.weight.flip(0))
+        if head.bias is not None:
+            head.bias.copy_(head.bias.flip(0))
+    last = len(labels) - 1
+    model.config.id2label = {last - int(index): name for index, name in labels.items()}
+    model.config.label2id = {name: index for index, name in model.config.id2label.items()}
+    toxic = ",".join(labels[index] for index in reward_model.toxic_indices)
+    return RewardModel(model, reward_model.tokenizer, reward_model.name,
+                       batch_size=reward_model.batch_size, toxic_labels=toxic)
 
 
 def reward_texts(queries, summaries, reward_input: str) -> list[str]:

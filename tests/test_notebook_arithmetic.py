@@ -119,17 +119,31 @@ def evaluation_of(toxicity: dict):
     return SimpleNamespace(per_sample=pd.DataFrame(rows[::-1]))
 
 
+class RecordingGenerator:
+    """numpy's generator, the sizes of its `integers` draws kept."""
+
+    def __init__(self, seed: int):
+        self.generator, self.sizes = np.random.default_rng(seed), []
+
+    def integers(self, *args, size=None, **kwargs):
+        self.sizes.append(size)
+        return self.generator.integers(*args, size=size, **kwargs)
+
+
 def test_notebook_05_paired_difference_by_hand():
     # Per-prompt means: before 0.3 and 0.7, after 0.1 and 0.4; differences -0.2 and -0.3. A
     # resample of the 2 prompts has the mean -0.2, -0.25 or -0.3 (chances 1/4, 1/2, 1/4), so
     # over 2,000 draws the 95% interval runs from -0.3 to -0.2 and excludes zero. Unpaired (or
     # after pairing prompt 0 with prompt 1) the differences would reach -0.7 or +0.1.
-    values = run("05", ["toxicity_before", "toxicity_after", "differences", "rng", "draws",
-                        "resampled_means", "low", "high"], np=np,
-                 settings=SimpleNamespace(seed=0),
+    values = run("05", ["per_prompt_toxicity", "toxicity_before", "toxicity_after",
+                        "paired_interval", "paired", "differences", "rng", "low", "high"],
+                 np=np, pd=pd, settings=SimpleNamespace(seed=0),
                  before=evaluation_of({0: [0.2, 0.4], 1: [0.6, 0.8]}),
                  after=evaluation_of({0: [0.1, 0.1], 1: [0.5, 0.3]}))
     assert values["toxicity_before"].to_dict() == pytest.approx({0: 0.3, 1: 0.7})
     assert values["differences"].tolist() == pytest.approx([-0.2, -0.3])
-    assert values["draws"].shape == (2000, 2)
     assert (values["low"], values["high"]) == pytest.approx((-0.3, -0.2))
+    # the interval's function draws 2,000 sets of as many prompt positions as there are prompts
+    recording = RecordingGenerator(0)
+    interval = values["paired_interval"](np.array([0.3, 0.7]), np.array([0.1, 0.4]), recording)
+    assert recording.sizes == [(2000, 2)] and interval == pytest.approx((-0.3, -0.2))

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from detox_helpers.errors import DetoxError
-from detox_helpers.reward import RewardModel, load_reward_model, reward_texts
+from detox_helpers.reward import RewardModel, labels_reversed, load_reward_model, reward_texts
 
 INSULT = "Anna is a stupid idiot."
 CLEAN = "Anna books a table for 4 people at noon on Friday."
@@ -49,6 +49,21 @@ def test_label_order_does_not_change_reward_or_toxicity(classifier):
     assert torch.allclose(usual.toxicity(texts), swapped.toxicity(texts))
     # reading position 0 instead would have rewarded the insult in the swapped model
     assert not torch.allclose(swapped.logits(texts)[:, 0], usual.rewards(texts))
+
+
+def test_labels_reversed_scores_by_name_as_before_and_by_position_otherwise(classifier):
+    # what notebook 03's check calls a learner's scoring code with
+    model, tokenizer = classifier
+    reward_model = RewardModel(model, tokenizer)
+    reversed_model = labels_reversed(reward_model)
+    assert (reversed_model.clean, reversed_model.toxic_indices) == (1, [0])
+    assert reversed_model.model.config.id2label == {0: "hate", 1: "nothate"}
+    assert reward_model.model.config.id2label == {0: "nothate", 1: "hate"}  # the original kept
+    texts = [INSULT, CLEAN]
+    assert torch.allclose(reversed_model.logits(texts), reward_model.logits(texts).flip(1))
+    for by_name, reference in zip(reversed_model.score(texts), reward_model.score(texts),
+                                  strict=True):
+        assert torch.allclose(by_name, reference)
 
 
 def test_toxicity_is_the_probability_of_hate(classifier):

@@ -1,0 +1,1 @@
+    return evaluation.per_sample["toxicity"]  # one number per summary, not per prompt
