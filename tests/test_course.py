@@ -98,8 +98,11 @@ def test_a_student_copy_keeps_the_task_and_the_examples_but_no_answer(path, stud
             assert answer.strip() not in after.source and "SOLUTION" not in after.source
             assert "raise NotImplementedError()" in after.source
             assert before.source.split("### BEGIN SOLUTION")[0].rstrip() in after.source
-        elif marks(before).get("grade"):
-            assert after.source == before.source.split("### BEGIN HIDDEN TESTS")[0].rstrip()
+        elif marks(before).get("grade"):  # the hidden tests go, the rest stays
+            visible, rest = before.source.split("### BEGIN HIDDEN TESTS")
+            hidden, tail = rest.split("### END HIDDEN TESTS")
+            assert hidden.strip() not in after.source and "HIDDEN" not in after.source
+            assert visible.strip() in after.source and tail.strip() in after.source
         else:
             assert after.source == before.source
         assert after.get("outputs", []) == [] and after.get("execution_count") is None
