@@ -29,6 +29,7 @@ import nbformat
 
 from .errors import DetoxError
 from .layout import shown
+from .settings import ENV_PREFIX
 from .unattended import NOTEBOOKS_DIR, notebook_paths
 
 STUDENT_DIR = NOTEBOOKS_DIR.parent / "student"
@@ -56,12 +57,16 @@ def assignments() -> dict[str, Path]:
 
 
 def tools_environment(**variables) -> dict:
-    """nbgrader's commands call `alembic`, installed beside this Python: its folder goes first
-    on PATH. Tests and grading never reach a hub."""
+    """The environment of grading's commands and kernels: the grader's own DETOX_* settings
+    (`variables`) and none of the caller's, so that a class is graded alike from any shell.
+    nbgrader's commands call `alembic`, installed beside this Python: its folder goes first on
+    PATH. Grading never reaches a hub."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     offline = {name: "1" for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
                                       "TRANSFORMERS_OFFLINE")}
-    return {**os.environ, "PATH": path, **offline, **variables}
+    inherited = {key: value for key, value in os.environ.items()
+                 if not key.startswith(ENV_PREFIX)}
+    return {**inherited, "PATH": path, **offline, **variables}
 
 
 def nbgrader(root: Path, *args: str, env: dict | None = None, log: Path | None = None) -> int:

@@ -1,8 +1,10 @@
 """The course kit's fast checks: every notebook starts on a hosted runtime."""
 
 import importlib.util
+import os
 import shutil
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
@@ -150,3 +152,14 @@ def test_the_grading_settings_are_settings(number):
     settings = load_settings("tiny", environ=course.GRADING_SETTINGS[number])
     for variable, value in course.GRADING_SETTINGS[number].items():
         assert str(getattr(settings, variable.removeprefix("DETOX_").lower())) == value
+
+
+def test_grading_s_commands_get_the_grader_s_settings_and_none_of_the_caller_s(monkeypatch):
+    """A class is graded alike from any shell: the caller's DETOX_* variables (the tests' own
+    12 steps, say) never reach the reference run nor a learner's kernel."""
+    monkeypatch.setenv("DETOX_MAX_PPO_STEPS", "12")
+    environment = course.tools_environment(DETOX_PROFILE="tiny")
+    assert {key: value for key, value in environment.items() if key.startswith("DETOX_")} == {
+        "DETOX_PROFILE": "tiny"}
+    assert environment["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert environment["HF_HUB_OFFLINE"] == "1"
