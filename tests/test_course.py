@@ -26,29 +26,35 @@ def hosted_runtime_cell(path):
 
 
 def run_cell(cell, monkeypatch):
-    """Run the cell as a kernel would, with a stand-in shell that records `%pip` lines."""
-    magics = []
-    shell = SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)))
+    """Run the cell as a kernel would, with a stand-in shell that records `%pip` lines, their
+    `{name}`s expanded from the cell's variables as IPython expands them."""
+    magics, namespace = [], {}
+    shell = SimpleNamespace(run_line_magic=lambda name, line: magics.append(
+        (name, line.format(**namespace))))
+    namespace["get_ipython"] = lambda: shell
     monkeypatch.setattr(sys, "path", list(sys.path))
-    exec(TransformerManager().transform_cell(cell.source), {"get_ipython": lambda: shell})
+    exec(TransformerManager().transform_cell(cell.source), namespace)
     return magics
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_every_notebook_installs_the_checkout_first_and_only_where_it_is_missing(path,
-                                                                                 monkeypatch):
-    """Colab runs every notebook in its own runtime: each must install the lab before its first
-    import of it, and, in .venv where the package is importable, call no pip at all."""
+def test_every_notebook_installs_the_package_by_name_first_and_only_where_it_is_missing(
+        path, monkeypatch, capsys):
+    """A hosted runtime runs every notebook in a folder of its own, with no checkout: each
+    notebook installs the lab's package by the one name its course sets (never by a path
+    relative to the kernel's folder) before its first import of it, says that the runtime must
+    restart, and, where the package imports, calls no pip at all."""
     cells = nbformat.read(path, as_version=4).cells
     index, cell = hosted_runtime_cell(path)
     title = next(i for i, c in enumerate(cells) if c.cell_type == "markdown"
                  and c.source.startswith("# "))
     assert index == title + 1, f"{path.name}: the cell is not right after the title"
     assert cell.source == hosted_runtime_cell(NOTEBOOKS[0])[1].source  # one text everywhere
-    monkeypatch.chdir(path.parent)
-    assert run_cell(cell, monkeypatch) == []
+    assert ".." not in cell.source and cell.source.count("LAB_PACKAGE =") == 1
+    assert run_cell(cell, monkeypatch) == [] and capsys.readouterr().out == ""
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert run_cell(cell, monkeypatch) == [("pip", "install --quiet -r ../requirements.txt -e ..")]
+    assert run_cell(cell, monkeypatch) == [("pip", "install --quiet detox-helpers")]
+    assert "restart the runtime" in capsys.readouterr().out
 
 
 # --- student copies and grading (the class itself is graded in test_grading.py) -----------
