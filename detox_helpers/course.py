@@ -281,9 +281,10 @@ def summary(rows: list[dict]) -> str:
         earned = sum(row["score"] for row in items)
         lost = [row["exercise"] for row in items if row["score"] < row["max_score"]]
         note = f"; lost: {', '.join(lost)}" if lost else ""
-        status = "" if items[0]["status"] == "graded" else f" ({items[0]['status']})"
+        if items[0]["status"] != "graded":
+            note = f" ({items[0]['status']})"  # nothing was scored, so nothing was lost
         lines.append(f"{student}/{name}: {earned:g} of {sum(r['max_score'] for r in items):g}"
-                     f"{note}{status}")
+                     f"{note}")
     return "\n".join(lines)
 
 
