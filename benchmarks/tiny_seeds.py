@@ -26,7 +26,7 @@ import platform
 import re
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,7 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
     lines = [f"Tiny profile, {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
              f"median [min, max] over seeds; {on}; "
              f"{np.median(seconds):.0f} s per seed; `benchmarks/tiny_seeds.py`, "
-             f"{datetime.now(timezone.utc):%Y-%m-%d}.", "",
+             f"{datetime.now(UTC):%Y-%m-%d}.", "",
              "| figure | before | PPO after | RLOO after (notebook 06) |", "|---|---|---|---|"]
     with_rloo = all("rloo_toxicity_after" in r for r in results)
     rows = [(label(metric_of(key), results[0]["k"]), f"{key}_before", f"{key}_after", digits)
@@ -109,7 +109,7 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
 def seed_summary(results: list[dict], seeds: list[int], on: str) -> dict:
     """In how many seeds each claim held, and PPO's interval lay below best-of-k's: what the
     verdicts say of fragility (compare.verdict's `seeds`)."""
-    return dict(seeds=seeds, machine=on, written=f"{datetime.now(timezone.utc):%Y-%m-%d}",
+    return dict(seeds=seeds, machine=on, written=f"{datetime.now(UTC):%Y-%m-%d}",
                 ppo_below_best_of_k=sum(r["ppo_minus_best_of_k_high"] < 0 for r in results),
                 claims={claim: sum(bool(holds(r)) for r in results)
                         for claim, holds in claims.CLAIMS})

@@ -12,7 +12,7 @@ import json
 import random
 import shutil
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -215,7 +215,7 @@ def set_aside_previous_run(layout: Layout) -> Path | None:
     there is none. Called once a new run has started, so a failed start loses nothing."""
     if not layout.ppo_dir.exists() or not any(layout.ppo_dir.iterdir()):
         return None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     target = layout.previous_run(stamp)
     target.parent.mkdir(parents=True, exist_ok=True)
     layout.ppo_dir.rename(target)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -83,7 +83,7 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     table = compare.comparison_table(before, after, settings.seed)
     choosing = compare.best_of_k_table(before, after, settings.seed)
     lines = [f"# Detoxification report: {settings.profile} profile", "",
-             f"Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
+             f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
     if settings.profile == "tiny":
         lines += [TINY_NOTE, ""]
     lines += ["## Verdict", "", compare.verdict(table, choosing, compare.final_kl(training), k,
