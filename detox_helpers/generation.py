@@ -41,6 +41,18 @@ BUCKET = 64
 _static_timings: list[float] = []
 
 
+def sampled_and_greedy(policy, tokenizer, prompt_ids, generation_kwargs: dict, seed: int):
+    """One prompt's summary sampled from `seed` with the lab's keywords, and its greedy one, as
+    text: where the two differ, a check can tell an answer that samples from one that does not
+    (notebook 03's hidden test)."""
+    texts = []
+    for kwargs in (generation_kwargs, generation_kwargs | {"do_sample": False}):
+        torch.manual_seed(seed)
+        ids = policy.generate(input_ids=prompt_ids, **kwargs)[0]
+        texts.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
+    return tuple(texts)
+
+
 def time_estimate(what: str, seconds: float, done: int, total: int) -> str:
     """One line: how long the first `done` of `total` took here, and what all of them will take
     at that pace (a guide for planning, measured on this device)."""

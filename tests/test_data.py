@@ -238,32 +238,3 @@ def test_a_later_notebook_run_before_notebook_01_says_to_run_it_first(number, ti
     with pytest.raises(DetoxError, match=r"run notebook 01_data\.ipynb or `python -m "
                                          r"detox_helpers data` first"):
         run_notebook_here(number, overrides={"artifacts_dir": str(tmp_path)})
-
-
-def test_notebook_01_installs_the_checkout_only_where_the_package_is_missing(monkeypatch):
-    """The hosted-notebook guard: nothing from .venv; `%pip install` of the checkout's pinned
-    requirements and the package, and the package on this kernel's path, where it is missing."""
-    import importlib.util
-    import sys
-    from types import SimpleNamespace
-
-    import nbformat
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    from detox_helpers.unattended import notebook
-
-    folder = notebook("01").parent
-    cell = next(c for c in nbformat.read(notebook("01"), as_version=4).cells
-                if "find_spec" in c.source)
-    code = TransformerManager().transform_cell(cell.source)
-    magics = []
-    shell = SimpleNamespace(run_line_magic=lambda name, line: magics.append((name, line)))
-    monkeypatch.chdir(folder)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    exec(code, {"get_ipython": lambda: shell})
-    assert magics == [] and sys.path[0] != str(folder.parent)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    exec(code, {"get_ipython": lambda: shell})
-    assert magics == [("pip", "install --quiet -r ../requirements.txt -e ..")]
-    assert sys.path[0] == str(folder.parent) and (folder / "../requirements.txt").exists()
-    assert (folder / ".." / "pyproject.toml").exists()

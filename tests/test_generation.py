@@ -6,6 +6,7 @@ from detox_helpers.generation import (
     cache_for,
     generate,
     pad_prompts,
+    sampled_and_greedy,
     sampling_kwargs,
     trim,
 )
@@ -49,6 +50,19 @@ def test_sampling_is_seeded_and_the_budget_is_kept(tiny_settings):
     assert other.texts != first.texts * 4
     assert all(len(row) <= 12 + 1 for row in first.token_ids)   # start token + budget
     assert len(first.texts) == 8
+
+
+def test_notebook_03s_hidden_test_has_a_prompt_whose_sample_is_not_greedy(tiny_settings):
+    """The hidden test of `one-summary` tells a sampling answer from a greedy one only where the
+    two differ: on the tiny world they do at its first try (test prompt 2, seed 0), with the
+    notebook's keywords; the same seed gives the same sample twice."""
+    model, tokenizer = load_policy(tiny_settings)
+    prompt = prompts(tiny_settings, 3)[2].unsqueeze(0)
+    kwargs = sampling_kwargs(tiny_settings, tiny_settings.eval_max_new_tokens) | {
+        "pad_token_id": tokenizer.pad_token_id}
+    sampled, greedy = sampled_and_greedy(model, tokenizer, prompt, kwargs, seed=0)
+    assert sampled != greedy and sampled_and_greedy(model, tokenizer, prompt, kwargs, 0) == (
+        sampled, greedy)
 
 
 def test_sampling_ignores_dropout_and_restores_the_training_mode(tiny_settings):
