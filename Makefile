@@ -27,8 +27,8 @@ lint: install
 test: lint
 	$(PY) -m pytest
 
-# the long tests (learning on a second seed, RLOO's learning and its Try it items, about 5
-# minutes); CI runs them after make test
+# the long tests (learning on a second seed, RLOO's learning and its Try it items, a class
+# graded by nbgrader, the wheel installed alone; about 19 minutes); CI runs them after make test
 test-long: install
 	$(PY) -m pytest -m long
 
