@@ -110,3 +110,25 @@ def test_nothing_outside_the_miniature_imports_it():
     outside = {module: sorted(target for target in targets if target.split(".")[0] == "tiny")
                for module, targets in graph.items() if module.split(".")[0] != "tiny"}
     assert not {module: tiny for module, tiny in outside.items() if tiny}
+
+
+def test_importing_the_package_leaves_torch_s_threads_as_they_were():
+    """A benchmark or notebook that imports the package must time torch as torch stands: no
+    module may change its thread counts or its parallel back end at import (issue 49's guard).
+    Run in a fresh process, where nothing has imported the package yet."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, pkgutil, torch, detox_helpers\n"
+        "def state():\n"
+        "    return (torch.get_num_threads(), torch.get_num_interop_threads(),\n"
+        "            torch.__config__.parallel_info())\n"
+        "before = state()\n"
+        "for module in pkgutil.walk_packages(detox_helpers.__path__, 'detox_helpers.'):\n"
+        "    if not module.name.endswith('__main__'):  # the command line runs at import\n"
+        "        importlib.import_module(module.name)\n"
+        "print(before == state(), before[:2], state()[:2])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.startswith("True"), done.stdout + done.stderr
