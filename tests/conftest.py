@@ -85,3 +85,12 @@ def demo_run(tmp_path_factory, with_data):
         variables[number] = run_notebook_here(number, **parameters)
     # notebook 05's own claims check on too: the demo's run is the run it is written for
     return settings, claims.measure(settings, run, check_claims=True), variables["05"]
+
+
+@pytest.fixture(scope="session")
+def student_copies(tmp_path_factory):
+    """nbgrader's student copy of every notebook (`make student`), by the notebook's stem."""
+    from detox_helpers import course
+
+    folder = tmp_path_factory.mktemp("student")
+    return {path.stem: path for path in course.write_student_notebooks(folder)}

@@ -89,12 +89,6 @@ def test_each_exercise_is_its_task_and_solution_then_a_locked_check_with_hidden_
     assert len(parameters) == 1 and marks(parameters[0])["locked"], path.name  # restored
 
 
-@pytest.fixture(scope="module")
-def student_copies(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("student")
-    return {path.stem: path for path in course.write_student_notebooks(folder)}
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_a_student_copy_keeps_the_task_and_the_examples_but_no_answer(path, student_copies):
     original = nbformat.read(path, as_version=4).cells

@@ -64,13 +64,6 @@ def checks_printing(notebook):
     return notebook
 
 
-@pytest.fixture(scope="module")
-def student_copies(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("student")
-    course.write_student_notebooks(folder)
-    return {path.stem: nbformat.read(path, as_version=4) for path in folder.glob("*.ipynb")}
-
-
 def write(folder, student, notebook, name):
     target = folder / student / f"{name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +83,7 @@ def read_grades(path):
 
 def test_a_class_is_graded_exercise_by_exercise(tmp_path, student_copies):
     submissions, expected = tmp_path / "class", {}
+    blanks = {name: nbformat.read(path, as_version=4) for name, path in student_copies.items()}
 
     def hand_in(student, name, notebook, scores):
         write(submissions, student, notebook, name)
@@ -98,11 +92,11 @@ def test_a_class_is_graded_exercise_by_exercise(tmp_path, student_copies):
 
     for name in LAB:
         hand_in("solved", name, nbformat.read(LAB[name], as_version=4), {"*": 1.0})
-        hand_in("blank", name, student_copies[name], {"*": 0.0})
+        hand_in("blank", name, blanks[name], {"*": 0.0})
         hand_in("wrong", name, with_answers(name, "wrong"), {"*": 0.0})
         hand_in("other", name, with_answers(name, "other"), {"*": 1.0})
     # the checks replaced by a print, on blank answers
-    hand_in("cheat", "02_reward_model", checks_printing(student_copies["02_reward_model"]),
+    hand_in("cheat", "02_reward_model", checks_printing(blanks["02_reward_model"]),
             {"*": 0.0})
     # a junk answer whose check was deleted; the other exercises solved
     first = exercises("01_data")[0]
@@ -112,6 +106,11 @@ def test_a_class_is_graded_exercise_by_exercise(tmp_path, student_copies):
     last = exercises("06_beyond_ppo")[-1]
     hand_in("cheat", "06_beyond_ppo", with_answers(
         "06_beyond_ppo", replace={last: "    import sys\n    sys.exit(0)"}), {"*": 1.0, last: 0.0})
+    # a blank configs and a solved ppo-step: notebook 04 trains on the lab's configs, so the
+    # step is graded on its own
+    hand_in("partial", "04_ppo_training", with_answers(
+        "04_ppo_training", replace={"configs": "raise NotImplementedError()"}),
+        {"configs": 0.0, "ppo-step": 1.0})
     # a kernel killed: nothing of that notebook scores, and the line says why
     hand_in("killer", "01_data", with_answers(
         "01_data", replace={exercises("01_data")[-1]: "import os\nos._exit(0)"}), {"*": 0.0})
