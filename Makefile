@@ -32,19 +32,20 @@ test: lint
 test-long: install
 	$(PY) -m pytest -m long
 
-# the course kit (docs/course.md), on nbgrader: student copies of the notebooks in student/;
-# a class graded in one command (a folder of learners' folders; TIMEOUT: seconds one cell may
-# run), its grades in artifacts/grades/grades.csv and feedback pages beside it; or one
-# learner's own notebook (make grade NOTEBOOK=student/02_reward_model.ipynb); the lab as a web
-# book in artifacts/book/ from the executed notebooks of make demo
+# the course kit (the detox_course package, docs/course.md), on nbgrader: student copies of
+# the notebooks in student/; a class graded in one command (a folder of learners' folders;
+# TIMEOUT: seconds one cell may run), its grades in artifacts/grades/grades.csv and feedback
+# pages beside it; or one learner's own notebook
+# (make grade NOTEBOOK=student/02_reward_model.ipynb); the lab as a web book in artifacts/book/
+# from the executed notebooks of make demo
 TIMEOUT ?= 300
 student: install
-	$(PY) -m detox_helpers.course student
+	$(PY) -m detox_course student
 
 grade: install
 	@test -n "$(SUBMISSIONS)$(NOTEBOOK)" || { echo "usage: make grade SUBMISSIONS=<folder of \
 	learners' folders> [TIMEOUT=<seconds a cell may run>], or make grade NOTEBOOK=<path>"; exit 2; }
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m detox_helpers.course grade \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m detox_course grade \
 		"$(or $(SUBMISSIONS),$(NOTEBOOK))" --timeout $(TIMEOUT)
 
 book: install

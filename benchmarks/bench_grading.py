@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from detox_helpers import course
+from detox_course import grading
+from detox_course.course_folder import assignments
 
 
 def main() -> None:
@@ -32,22 +33,22 @@ def main() -> None:
         for number in range(1, arguments.learners + 1):
             folder = submissions / f"learner-{number:02d}"
             folder.mkdir(parents=True)
-            for path in course.assignments().values():
+            for path in assignments().values():
                 shutil.copy(path, folder / path.name)
         started = time.perf_counter()
-        course.prepare_inputs(out / "inputs", set(course.PREPARED), out / "prepare.log")
+        grading.prepare_inputs(out / "inputs", set(grading.PREPARED), out / "prepare.log")
         prepared = time.perf_counter() - started
         started = time.perf_counter()
-        rows = course.grade_class(submissions, out)
+        rows = grading.grade_class(submissions, out)
         graded = time.perf_counter() - started
         with open(out / "grades.csv") as file:
             full = all(float(row["score"]) == float(row["max_score"])
                        for row in csv.DictReader(file))
     per_learner = graded / arguments.learners
     print(f"preparation (once per class): {prepared:.0f} s")
-    print(f"{arguments.learners} learner(s) x {len(course.assignments())} notebooks: "
+    print(f"{arguments.learners} learner(s) x {len(assignments())} notebooks: "
           f"{graded:.0f} s, {per_learner:.0f} s a learner, "
-          f"{per_learner / len(course.assignments()):.0f} s a notebook; "
+          f"{per_learner / len(assignments()):.0f} s a notebook; "
           f"every exercise scored: {full} ({len(rows)} rows)")
     print(f"a class of 30 at this pace: {(prepared + 30 * per_learner) / 60:.0f} minutes")
 

@@ -90,7 +90,7 @@ def demo_run(tmp_path_factory, with_data):
 @pytest.fixture(scope="session")
 def student_copies(tmp_path_factory):
     """nbgrader's student copy of every notebook (`make student`), by the notebook's stem."""
-    from detox_helpers import course
+    from detox_course.course_folder import write_student_notebooks
 
     folder = tmp_path_factory.mktemp("student")
-    return {path.stem: path for path in course.write_student_notebooks(folder)}
+    return {path.stem: path for path in write_student_notebooks(folder)}

@@ -1,5 +1,6 @@
 """The course kit's fast checks: every notebook starts on a hosted runtime."""
 
+import ast
 import importlib.util
 import os
 import shutil
@@ -59,7 +60,7 @@ def test_every_notebook_installs_the_package_by_name_first_and_only_where_it_is_
 
 # --- student copies and grading (the class itself is graded in test_grading.py) -----------
 
-from detox_helpers import course  # noqa: E402
+from detox_course import course_folder, grading  # noqa: E402
 from detox_helpers.errors import DetoxError  # noqa: E402
 from detox_helpers.settings import load_settings  # noqa: E402
 
@@ -113,14 +114,14 @@ def test_a_student_copy_keeps_the_task_and_the_examples_but_no_answer(path, stud
 def test_a_class_folder_is_read_learner_by_learner_and_every_other_file_is_named(tmp_path):
     for learner in ("alice", "bob"):
         (tmp_path / learner).mkdir()
-    lab = course.assignments()
+    lab = course_folder.assignments()
     shutil.copy(lab["02_reward_model"], tmp_path / "alice")
     shutil.copy(lab["01_data"], tmp_path / "bob")
     (tmp_path / "bob" / "02_reward_model.ipynb").write_text("{not json")
     (tmp_path / "bob" / "notes.txt").write_text("")
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "alice" / "07_other_lab.ipynb")
     (tmp_path / "index.html").write_text("")
-    found, skipped = course.read_submissions(tmp_path)
+    found, skipped = grading.read_submissions(tmp_path)
     assert found == {"alice": {"02_reward_model": tmp_path / "alice" / "02_reward_model.ipynb"},
                      "bob": {"01_data": tmp_path / "bob" / "01_data.ipynb"}}
     assert [line.split(":")[0] for line in skipped] == [
@@ -137,20 +138,20 @@ def test_grading_bad_input_is_one_clear_error(wrong, message, tmp_path):
     (tmp_path / "empty" / "alice").mkdir(parents=True)
     arguments = {"submissions": "empty", "timeout": 300} | wrong
     with pytest.raises(DetoxError, match=message):
-        course.grade_class(tmp_path / arguments["submissions"], tmp_path / "out",
-                           arguments["timeout"])
+        grading.grade_class(tmp_path / arguments["submissions"], tmp_path / "out",
+                            arguments["timeout"])
 
 
 def test_a_learner_s_own_notebook_must_be_one_of_the_lab_s(tmp_path):
     with pytest.raises(DetoxError, match="not one of the lab's notebooks"):
-        with course.one_learner(tmp_path / "homework.ipynb"):
+        with grading.one_learner(tmp_path / "homework.ipynb"):
             pass
 
 
-@pytest.mark.parametrize("number", sorted(course.GRADING_SETTINGS))
+@pytest.mark.parametrize("number", sorted(grading.GRADING_SETTINGS))
 def test_the_grading_settings_are_settings(number):
-    settings = load_settings("tiny", environ=course.GRADING_SETTINGS[number])
-    for variable, value in course.GRADING_SETTINGS[number].items():
+    settings = load_settings("tiny", environ=grading.GRADING_SETTINGS[number])
+    for variable, value in grading.GRADING_SETTINGS[number].items():
         assert str(getattr(settings, variable.removeprefix("DETOX_").lower())) == value
 
 
@@ -158,8 +159,22 @@ def test_grading_s_commands_get_the_grader_s_settings_and_none_of_the_caller_s(m
     """A class is graded alike from any shell: the caller's DETOX_* variables (the tests' own
     12 steps, say) never reach the reference run nor a learner's kernel."""
     monkeypatch.setenv("DETOX_MAX_PPO_STEPS", "12")
-    environment = course.tools_environment(DETOX_PROFILE="tiny")
+    environment = course_folder.tools_environment(DETOX_PROFILE="tiny")
     assert {key: value for key, value in environment.items() if key.startswith("DETOX_")} == {
         "DETOX_PROFILE": "tiny"}
     assert environment["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert environment["HF_HUB_OFFLINE"] == "1"
+
+
+def test_the_kit_uses_the_lab_s_package_and_the_package_never_imports_the_kit():
+    """The course kit is the instructor's, apart from the learners' package: detox_course may
+    import detox_helpers, never the other way round (not even inside a function)."""
+    package = Path(__file__).resolve().parents[1] / "detox_helpers"
+    importers = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "detox_course" for name in names):
+                importers.append(path.name)
+    assert not importers

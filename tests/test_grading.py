@@ -16,12 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from detox_helpers import course
+from detox_course.course_folder import assignments
 
 pytestmark = pytest.mark.long
 
 ANSWERS = Path(__file__).parent / "class_answers"
-LAB = course.assignments()
+LAB = assignments()
 
 
 def exercises(name):
@@ -124,11 +124,11 @@ def test_a_class_is_graded_exercise_by_exercise(tmp_path, student_copies):
     write(looping, "loop", with_answers(
         "02_reward_model", replace={"label-lookup": "    while True:\n        pass"}),
         "02_reward_model")
-    beside = subprocess.Popen([sys.executable, "-m", "detox_helpers.course", "grade",
+    beside = subprocess.Popen([sys.executable, "-m", "detox_course", "grade",
                                str(looping), "--timeout", "30", "--out", str(tmp_path / "loop")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = tmp_path / "grades"
-    done = subprocess.run([sys.executable, "-m", "detox_helpers.course", "grade",
+    done = subprocess.run([sys.executable, "-m", "detox_course", "grade",
                            str(submissions), "--out", str(out)],
                           capture_output=True, text=True)
     printed = beside.communicate()[0]

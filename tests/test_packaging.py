@@ -46,8 +46,9 @@ def test_every_pin_of_the_lock_is_declared_and_satisfies_its_range():
 
 
 def imported_modules():
-    """Top-level modules imported by the package, the notebooks, the tests and benchmarks."""
-    sources = [path.read_text() for folder in ("detox_helpers", "tests", "benchmarks", "book")
+    """Top-level modules imported by the packages, the notebooks, the tests and benchmarks."""
+    sources = [path.read_text() for folder in ("detox_helpers", "detox_course", "tests",
+                                               "benchmarks", "book")
                for path in (REPO / folder).rglob("*.py") if "class_answers" not in path.parts]
     for path in (REPO / "notebooks").glob("*.ipynb"):
         cells = json.loads(path.read_text())["cells"]
@@ -65,8 +66,8 @@ def imported_modules():
 
 
 def test_every_module_the_code_imports_is_declared():
-    ours = {"detox_helpers", "conftest"} | {path.stem for folder in ("tests", "benchmarks")
-                                            for path in (REPO / folder).glob("*.py")}
+    ours = {"detox_helpers", "detox_course", "conftest"} | {
+        path.stem for folder in ("tests", "benchmarks") for path in (REPO / folder).glob("*.py")}
     providers = importlib.metadata.packages_distributions()
     ranges = declared()
     missing = {}
@@ -107,6 +108,8 @@ def test_the_wheel_declares_the_lab_and_carries_the_tiny_world_and_the_measureme
                if p.is_file()]
     assert len(world) == len(shipped) > 0
     assert "detox_helpers/evaluate-modules/toxicity/toxicity.py" in names
+    # the instructor's course kit ships beside the lab's package (pip install ...[course])
+    assert {"detox_course/__main__.py", "detox_course/grading.py"} <= set(names)
 
 
 @pytest.mark.long

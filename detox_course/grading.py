@@ -1,23 +1,11 @@
-"""The course kit on nbgrader: student copies, and a whole class graded in one command.
-
-Each lab notebook is one nbgrader assignment named after it (`02_reward_model`). Its exercises
-live in its own cells: a solution cell (the learner's code between `### BEGIN SOLUTION` and
-`### END SOLUTION`, the task in `# Your turn:` comments above it) and a locked graded cell after
-it, whose `### BEGIN HIDDEN TESTS` part the student copy lacks. nbgrader does the grading:
-locked cells restored from the source, a fresh kernel per notebook, a time limit per cell,
-the gradebook, the feedback pages. This module only lays out the course folder, prepares what
-notebooks 03 to 06 read, and writes the class's grades as one CSV.
-
-    python -m detox_helpers.course student [FOLDER]                # make student
-    python -m detox_helpers.course grade SUBMISSIONS [--timeout S]  # make grade SUBMISSIONS=...
-    python -m detox_helpers.course grade NOTEBOOK                  # make grade NOTEBOOK=...
-"""
+"""A class graded in one command. nbgrader does the grading: locked cells restored from the
+source, a fresh kernel per notebook, a time limit per cell, the gradebook, the feedback pages.
+This module only reads the class's folder, prepares what notebooks 03 to 06 read, and writes
+the class's grades as one CSV."""
 
 from __future__ import annotations
 
-import argparse
 import csv
-import os
 import shutil
 import subprocess
 import sys
@@ -27,14 +15,18 @@ from pathlib import Path
 
 import nbformat
 
-from .errors import DetoxError
-from .layout import shown
-from .settings import ENV_PREFIX
-from .unattended import NOTEBOOKS_DIR, notebook_paths
+from detox_course.course_folder import (
+    DEFAULT_TIMEOUT,
+    assignments,
+    nbgrader,
+    tools_environment,
+    write_course,
+)
+from detox_helpers.errors import DetoxError
+from detox_helpers.layout import shown
+from detox_helpers.unattended import NOTEBOOKS_DIR
 
-STUDENT_DIR = NOTEBOOKS_DIR.parent / "student"
 GRADES_DIR = NOTEBOOKS_DIR.parent / "artifacts" / "grades"
-DEFAULT_TIMEOUT = 300  # seconds one cell may run
 COLUMNS = ("student", "notebook", "exercise", "score", "max_score", "status")
 
 # What each notebook is graded with (DETOX_* settings its kernel reads): short runs, so that
@@ -49,87 +41,6 @@ GRADING_SETTINGS = {
 # the tiny profile's own settings): before and after differ in the reference run.
 PREPARED = {"data": ["data"], "baseline": ["evaluate"], "reference run": ["train"]}
 NEEDS = {"03": ("data",), "04": ("data",), "05": tuple(PREPARED), "06": tuple(PREPARED)}
-
-
-def assignments() -> dict[str, Path]:
-    """The lab's notebooks by assignment name (the file's stem)."""
-    return {path.stem: path for path in notebook_paths()}
-
-
-def tools_environment(**variables) -> dict:
-    """The environment of grading's commands and kernels: the grader's own DETOX_* settings
-    (`variables`) and none of the caller's, so that a class is graded alike from any shell.
-    nbgrader's commands call `alembic`, installed beside this Python: its folder goes first on
-    PATH. Grading never reaches a hub."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    offline = {name: "1" for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
-                                      "TRANSFORMERS_OFFLINE")}
-    inherited = {key: value for key, value in os.environ.items()
-                 if not key.startswith(ENV_PREFIX)}
-    return {**inherited, "PATH": path, **offline, **variables}
-
-
-def nbgrader(root: Path, *args: str, env: dict | None = None, log: Path | None = None) -> int:
-    """Run one nbgrader command in the course folder `root`; its log goes to `log`."""
-    command = [sys.executable, "-m", "nbgrader", *args]
-    with open(log or os.devnull, "a") as output:
-        return subprocess.run(command, cwd=root, env=env or tools_environment(), stdout=output,
-                              stderr=subprocess.STDOUT).returncode
-
-
-def write_course(root: Path, timeout: int = DEFAULT_TIMEOUT) -> Path:
-    """A course folder in `root`: nbgrader's configuration, each notebook as the source of its
-    own assignment, and the gradebook and release copies that generate_assignment writes."""
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(root.resolve())!r}\n"
-        "c.CourseDirectory.course_id = 'detox-lab'\n"
-        "# a deleted graded cell comes back from the source (and scores what it checks)\n"
-        "c.OverwriteCells.add_missing_cells = True\n"
-        "# a check fails by raising; what libraries print to stderr (a transformers warning,\n"
-        "# a progress bar) would otherwise score the check 0\n"
-        "c.IgnorePattern.enabled = True\n"
-        "c.IgnorePattern.pattern = r'(?s).*'\n"
-        f"c.ExecutePreprocessor.timeout = {int(timeout)}\n")
-    config = Config()
-    config.CourseDirectory.root = str(root.resolve())
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    for name, path in assignments().items():
-        (root / "source" / name).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, root / "source" / name / path.name)
-        with tools_on_path():  # in this process: one start-up for all six
-            made = api.generate_assignment(name, force=True)
-        if not made["success"]:
-            raise DetoxError(f"nbgrader could not generate {name}:\n{made['error'][-2000:]}")
-    return root
-
-
-@contextmanager
-def tools_on_path():
-    before = os.environ.get("PATH", "")
-    os.environ["PATH"] = tools_environment()["PATH"]
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = before
-
-
-def write_student_notebooks(folder: Path = STUDENT_DIR) -> list[Path]:
-    """The student copy of every notebook (nbgrader's release) in `folder`; returns their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="course-") as scratch:
-        root = write_course(Path(scratch))
-        written = []
-        for name, path in assignments().items():
-            target = folder / path.name
-            shutil.copy(root / "release" / name / path.name, target)
-            written.append(target)
-    return written
 
 
 # --- a class's submissions -------------------------------------------------------------------
@@ -301,49 +212,3 @@ def one_learner(notebook: Path):
         (Path(folder) / "me").mkdir()
         shutil.copyfile(notebook, Path(folder) / "me" / f"{name}.ipynb")
         yield Path(folder)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detox_helpers.course", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    student = commands.add_parser("student", help="write student copies of the notebooks")
-    student.add_argument("folder", nargs="?", type=Path, default=STUDENT_DIR)
-    graded = commands.add_parser("grade", help="grade a class's folder, or one notebook")
-    graded.add_argument("submissions", type=Path,
-                        help="a folder of learners' folders, or one notebook")
-    graded.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
-                        help="seconds one cell may run (default %(default)s)")
-    graded.add_argument("--out", type=Path, default=GRADES_DIR,
-                        help="where grades.csv and feedback/ go (default artifacts/grades)")
-    arguments = parser.parse_args(argv)
-    try:
-        if arguments.command == "student":
-            written = write_student_notebooks(arguments.folder)
-            print(f"{len(written)} student notebooks in {arguments.folder}")
-            return 0
-        return grade(arguments.submissions, arguments.out, arguments.timeout)
-    except DetoxError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def grade(submissions: Path, out: Path, timeout: int) -> int:
-    """The command: a class folder, or one notebook (then its lines and its feedback page)."""
-    if submissions.is_file():
-        out = out / "self" if out == GRADES_DIR else out  # a class's grades stay
-        with one_learner(submissions) as folder:
-            rows = grade_class(folder, out, timeout)
-        print(summary(rows))
-        for row in rows:
-            print(f"  {row['exercise']}: {row['score']:g} of {row['max_score']:g}")
-        print(f"feedback: {shown(next((out / 'feedback' / 'me').glob('*.html')))}")
-        return 0 if all(row["score"] == row["max_score"] for row in rows) else 1
-    rows = grade_class(submissions, out, timeout)
-    print(summary(rows))
-    print(f"grades: {shown(out / 'grades.csv')}; feedback pages: {shown(out / 'feedback')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
