@@ -1,4 +1,5 @@
-"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs.
+"""Nothing lost, nothing stale: checkpoints, the final adapter and its record, earlier runs,
+and notebook 06's RLOO adapter.
 
 A state file holds data only (`torch.load(weights_only=True)`: someone else's checkpoint cannot
 run code). Folders are written under a `.partial` name and renamed when whole. The functions
@@ -249,6 +250,21 @@ def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward:
                       precision=weights_precision(value_model(ppo_trainer).pretrained_model))
         write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
     replace_folder(unfinished, folder)
+
+
+@contextmanager
+def rloo_adapter_folder(settings: Settings, stats):
+    """Notebook 06's `with rloo_adapter_folder(settings, stats) as folder:
+    policy.save_pretrained(folder)`: the statistics (a DataFrame) written whole, the adapter
+    into a scratch folder renamed into place when whole (a stop or a full disk leaves the
+    previous adapter as it was)."""
+    layout = settings.layout
+    unfinished = partial(layout.rloo_adapter)
+    shutil.rmtree(unfinished, ignore_errors=True)
+    with writing(unfinished, f"the RLOO adapter {shown(layout.rloo_adapter)}"):
+        write_atomically(layout.rloo_stats, stats.to_csv(index=False))
+        yield unfinished
+    replace_folder(unfinished, layout.rloo_adapter)
 
 
 def training_record(layout: Layout) -> dict:

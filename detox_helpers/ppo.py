@@ -1,14 +1,12 @@
 """What notebook 04's PPO loop uses and what teaches nothing: trl's first-token repair, which
 train rows and how many new tokens each step gets (seeded by (seed, step), so that a resumed
 run repeats the uninterrupted one), the step's row of statistics, and `training`, the loop's
-plumbing behind one call (seeding, timing, progress, checkpoints, Ctrl-C). The loop is
-notebook 04's.
+plumbing behind one call (`loop.steps`, with checkpoints and Ctrl-C). The loop is notebook 04's.
 """
 
 from __future__ import annotations
 
 import random
-import time
 import warnings
 from contextlib import contextmanager
 
@@ -16,11 +14,8 @@ import numpy as np
 import torch
 from trl import PPOTrainer
 
-from . import checkpoints
-from .errors import DetoxError
-from .generation import time_estimate
-from .layout import check_writable
-from .models import pick_device, weights_precision
+from . import checkpoints, loop
+from .models import weights_precision
 from .settings import Settings
 
 # trl 0.11.4 is pinned on purpose (see docs/design.md); its deprecation notices say nothing a
@@ -90,22 +85,6 @@ def one_scoring_pass(model) -> bool:
     return on_gpu or weights_precision(model) == "bfloat16"
 
 
-def check_plan(settings: Settings, steps: int, train_rows: int) -> None:
-    """Before any long work: at least one step, a batch the train split can fill, a run folder
-    that can be written. On the CPU, Accelerate is settled there too, before trl's value-head
-    model asks it for the process's device (several CPU processes under torchrun)."""
-    if steps < 1:
-        raise DetoxError(f"--max-steps (max_steps) is {steps}: train at least 1 step.")
-    if train_rows < settings.batch_size:
-        raise DetoxError(f"The train split has {train_rows} prompts, fewer than "
-                         f"batch_size={settings.batch_size}; lower batch_size.")
-    check_writable(settings.layout.root)
-    if pick_device(settings).type == "cpu":
-        from accelerate import PartialState
-
-        PartialState(cpu=True)
-
-
 def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,
                   world: int = 1, size: int | None = None) -> list[int]:
     """The train rows of a step (0 for the first): a seeded shuffle per pass over the data, no
@@ -130,43 +109,27 @@ def step_rows(ppo_trainer, settings: Settings, step: int, num_rows: int) -> list
 
 @contextmanager
 def training(ppo_trainer, settings: Settings, history: list, steps: int, print_every: int = 20):
-    """`with training(...) as run: for step in run:` the loop's steps, from the first not yet
-    in `history` to `steps`; the loop body appends one `statistics_row` per step. Around each
-    step, what teaches nothing: torch's and numpy's seeds set by (seed, step) (sampling, LoRA
-    dropout, trl's mini-batch shuffle), so a resumed run repeats an uninterrupted one; the
-    step's time; the statistics file and a checkpoint every `checkpoint_every` steps; a
-    progress bar, the time the run will take, and a line every `print_every` steps. Ctrl-C
-    names the checkpoint to continue from."""
-    from tqdm.auto import tqdm
-
+    """`with training(...) as run: for step in run:` the steps of `loop.steps` (seeded, timed,
+    a progress bar), from the first not yet in `history` to `steps`; the loop body appends one
+    `statistics_row` per step. After each step, PPO's own: the statistics file and a
+    checkpoint every `checkpoint_every` steps, a line every `print_every` steps. Ctrl-C names
+    the checkpoint to continue from."""
     main = ppo_trainer.accelerator.is_main_process
     ppo_trainer.current_step = len(history)  # TensorBoard's step axis (log_stats) goes on
-    bar = tqdm(total=steps, initial=len(history), desc="PPO", disable=not main)
+
+    def after_step():
+        checkpoints.keep(ppo_trainer, history, settings, steps)
+        if main and (len(history) % print_every == 0 or len(history) == steps):
+            print(progress_line(history), flush=True)
+
+    run = loop.steps(settings, history, steps, "PPO", after_step, shown=main)
     try:
-        yield _steps(ppo_trainer, settings, history, steps, bar, print_every)
+        yield run
     except KeyboardInterrupt:
         print(checkpoints.where_to_continue(settings.layout))
         raise
     finally:
-        bar.close()
-
-
-def _steps(ppo_trainer, settings, history, steps, bar, print_every):
-    main, done_before = ppo_trainer.accelerator.is_main_process, len(history)
-    while len(history) < steps:
-        step, started = len(history), time.perf_counter()
-        torch.manual_seed(settings.seed + step)
-        np.random.seed(settings.seed + step)
-        yield step
-        if len(history) != step + 1:
-            raise RuntimeError("each step of the loop appends one statistics_row to history")
-        history[-1]["seconds"] = time.perf_counter() - started
-        checkpoints.keep(ppo_trainer, history, settings, steps)
-        bar.update(1)
-        if len(history) == done_before + 1 and main:  # the pace, timed
-            bar.write(time_estimate("PPO steps", history[-1]["seconds"], 1, steps - done_before))
-        if main and (len(history) % print_every == 0 or len(history) == steps):
-            print(progress_line(history), flush=True)
+        run.close()  # its progress bar too
 
 
 def response_budget(settings: Settings, step: int) -> int:

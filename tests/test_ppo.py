@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from detox_helpers import checkpoints, ppo
+from detox_helpers import checkpoints, loop, ppo
 from detox_helpers.errors import DetoxError
 from detox_helpers.unattended import run_notebook_here
 
@@ -118,7 +118,7 @@ def test_response_budget_stays_in_range_and_is_repeatable(isolated_settings):
                                                  (5, 3, "fewer than batch_size=4")])
 def test_a_plan_that_cannot_run_is_a_clear_error(isolated_settings, steps, rows, words):
     with pytest.raises(DetoxError, match=words):
-        ppo.check_plan(isolated_settings(batch_size=4, mini_batch_size=2), steps, rows)
+        loop.check_plan(isolated_settings(batch_size=4, mini_batch_size=2), steps, rows)
 
 
 def test_the_statistics_row_reads_trls_figures_under_our_names():
