@@ -33,10 +33,11 @@ import numpy as np
 import torch
 
 from detox_helpers.compare import metric_of
-from detox_helpers.evaluation import label
+from detox_helpers.evaluation import label, metrics_with
 from detox_helpers.layout import Layout, default_artifacts_dir
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import claims
+from detox_helpers.tiny.judge import EXACT_JUDGE
 from detox_helpers.tiny.world import ensure_tiny_world
 from detox_helpers.unattended import notebook, run_notebook
 
@@ -81,7 +82,8 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
              f"{datetime.now(UTC):%Y-%m-%d}.", "",
              "| figure | before | PPO after | RLOO after (notebook 06) |", "|---|---|---|---|"]
     with_rloo = all("rloo_toxicity_after" in r for r in results)
-    rows = [(label(metric_of(key), results[0]["k"]), f"{key}_before", f"{key}_after", digits)
+    every = metrics_with(EXACT_JUDGE)  # the lab's figures and the exact judge's
+    rows = [(label(metric_of(key, every), results[0]["k"]), f"{key}_before", f"{key}_after", digits)
             for key, digits in FIGURES] + [(text, None, figure, digits)
                                             for text, figure, digits in TRAINING_ROWS]
     for text, first, second, digits in rows:

@@ -1,5 +1,6 @@
 """The written report: `report.md` and its figures (training.png, toxicity_distribution.png,
-toxicity_per_prompt.png) in the report folder (layout.py), from the saved results alone.
+toxicity_per_prompt.png) in the report folder (layout.py), from the figures notebook 05 computed
+(the comparison, best-of-k and the verdict, each computed once and handed here).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import compare, plots, words
-from .errors import DetoxError
-from .evaluation import ROUGE_CONFIGURATION, Evaluation, changed_settings, reward_hacking_note
-from .layout import ADAPTER_WEIGHTS, file_digest, shown, write_atomically
+from . import compare, plots, verdicts, words
+from .evaluation import ROUGE_CONFIGURATION, Evaluation
+from .layout import shown, write_atomically
 from .settings import Settings
 
 # Every setting that shapes the figures, in the groups the report lists them.
@@ -47,8 +47,9 @@ def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def comparison_markdown(table: pd.DataFrame, k: int) -> str:
-    shown = compare.labelled(table, k).reset_index()
+def comparison_markdown(table: pd.DataFrame) -> str:
+    shown = table.reset_index()
+    shown["metric"] = shown["label"]
     shown["95% interval of after - before"] = [words.interval(low, high) for low, high in
                                                zip(shown["low"], shown["high"], strict=True)]
     shown["change shown"] = shown["change_shown"].map({True: "yes", False: "no"})
@@ -70,34 +71,31 @@ def save_figure(ax_or_axes, path: Path) -> str:
 
 
 def write_report(settings: Settings, before: Evaluation, after: Evaluation,
-                 training: pd.DataFrame, folder: Path | None = None,
-                 trained_with: dict | None = None, trained_precision: str | None = None,
-                 seeds: dict | None = None) -> Path:
+                 training: pd.DataFrame, table: pd.DataFrame, choosing: pd.DataFrame,
+                 verdict: str, record: dict | None = None, folder: Path | None = None) -> Path:
     """Write report.md and its figures into `folder` (default: the layout's report folder),
-    the verdict first. `trained_with`, `trained_precision`: the settings training ran with and
-    the precision of its frozen weights (its record); `seeds`: what the seed table knows of
-    this run's settings, for the verdict (compare.verdict)."""
+    the verdict first: the evaluations, the training statistics, their comparison (`table`,
+    compare.comparison_table), best-of-k (`choosing`, compare.best_of_k_table) and the
+    `verdict` (verdicts.verdict); `record`: the trained adapter's (checkpoints.training_record:
+    the settings it ran with, the precision of its frozen weights)."""
     folder = Path(folder or settings.layout.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    k = compare.samples_per_prompt(before)
-    table = compare.comparison_table(before, after, settings.seed)
-    choosing = compare.best_of_k_table(before, after, settings.seed)
+    k, record = compare.samples_per_prompt(before), record or {}
     lines = [f"# Detoxification report: {settings.profile} profile", "",
              f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
     if settings.profile == "tiny":
         lines += [TINY_NOTE, ""]
-    lines += ["## Verdict", "", compare.verdict(table, choosing, compare.final_kl(training), k,
-                                             seeds=seeds), ""]
-    lines += comparison_section(table, before, after, folder, k)
-    lines += best_of_k_section(choosing, k)
+    lines += ["## Verdict", "", verdict, ""]
+    lines += comparison_section(table, before, after, folder)
+    lines += best_of_k_section(choosing, table, k)
     lines += training_section(training, folder)
     examples = compare.qualitative_table(before, after, 2 * EXAMPLES).head(EXAMPLES)
     lines += ["## Examples", "", f"The {EXAMPLES} test prompts whose first sampled summary "
               "gained most reward.", "",
               markdown_table(examples[[c for c in EXAMPLE_COLUMNS if c in examples]]), ""]
-    lines += settings_section(settings, trained_with, before.record["data"], k,
+    lines += settings_section(settings, record.get("settings"), before.record["data"], k,
                               before.per_sample["prompt"].nunique())
-    lines[-1:-1] = [precision_line(settings, dict(training=trained_precision,
+    lines[-1:-1] = [precision_line(settings, dict(training=record.get("precision"),
                                                   baseline=before.record.get("precision"),
                                                   detoxified=after.record.get("precision")))]
     path = folder / settings.layout.report.name
@@ -108,15 +106,16 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
 METHODS_HEADING = "# Beyond PPO: RLOO beside PPO and best-of-k"
 
 
-def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str) -> Path:
+def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str,
+                         metrics) -> Path:
     """Notebook 06's side-by-side table and verdict, on a page of its own beside report.md
-    (which notebook 05 writes and keeps to its 800 words); the table also as methods.csv
-    beside the evaluations."""
+    (which notebook 05 writes and keeps to its 800 words), its figures labelled as `metrics`
+    (the evaluations') say; the table also as methods.csv beside the evaluations."""
     path = settings.layout.methods_report
     k = compare.samples_of(table.index[1])
     lines = [METHODS_HEADING, "", f"Beside [the PPO report]({settings.layout.report.name}), "
              f"{settings.profile} profile, seed {settings.seed}.", "", verdict, "",
-             markdown_table(compare.labelled(table, k).reset_index()), ""]
+             markdown_table(compare.labelled(table, k, metrics).reset_index()), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, "\n".join(lines))
     write_atomically(settings.layout.eval_dir / "methods.csv", table.to_csv())
@@ -157,69 +156,39 @@ def training_section(training: pd.DataFrame, folder: Path) -> list[str]:
             f"{compare.final_kl(training):.2f} nats ({compare.KL_MEANING}).", ""]
 
 
-# Figures the report leaves to notebook 05 (its 800 words): the reward is in the training
-# figure; insults present and missed, in the exact judge's note below the table.
-NOTEBOOK_ONLY = ("reward", "expected_max_toxicity", "rouge2", "rougeL", "insult", "missed")
-
-
 def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluation,
-                       folder: Path, k: int) -> list[str]:
+                       folder: Path) -> list[str]:
+    """The figures the report keeps (Metric.in_report: notebook 05 shows the others), the
+    judge's note, the two toxicity figures."""
     distribution = save_figure(plots.plot_toxicity_distribution(
         {"before": before.per_sample["toxicity"], "after": after.per_sample["toxicity"]}),
         folder / "toxicity_distribution.png")
     per_prompt = save_figure(plots.plot_per_prompt(*compare.per_prompt_toxicity(before, after)),
                              folder / "toxicity_per_prompt.png")
+    kept = table[table["in_report"].astype(bool)]
+    left = ", ".join(table.loc[~table.index.isin(kept.index), "label"])
     lines = ["## Before and after", "", "Paired by prompt (same prompts, same sampling seeds), "
-             f"95% bootstrap intervals; {len(table)} of them, none adjusted for multiple "
-             "comparisons (the reward, the expected maximum, ROUGE-2, ROUGE-L and missed insults: "
-             "notebook 05).", "",
-             comparison_markdown(table.drop(index=[key for key in NOTEBOOK_ONLY
-                                                   if key in table.index]), k), ""]
-    hacking = reward_hacking_note(after)
-    if hacking:
-        lines += [f"Exact judge: {hacking}", ""]
+             f"95% bootstrap intervals; {len(kept)} of them, none adjusted for multiple "
+             f"comparisons (in notebook 05 only: {left}).", "", comparison_markdown(kept), ""]
+    note = after.judge.note(after.per_sample) if after.judge else None
+    if note:
+        lines += [f"{after.judge.name}: {note}", ""]
     return lines + [f"![toxicity before and after]({distribution})", "",
                     f"![toxicity per prompt]({per_prompt})", ""]
 
 
-def best_of_k_section(choosing: pd.DataFrame, k: int) -> list[str]:
+def best_of_k_section(choosing: pd.DataFrame, comparison: pd.DataFrame, k: int) -> list[str]:
+    """Best-of-k against PPO on the headline, the independent judge and the first kept
+    figure of the verdicts."""
     table = choosing.reset_index()
     interval = "95% interval of PPO - best-of-k"
     table[interval] = [words.interval(low, high) for low, high in
                        zip(table["low (PPO)"], table["high (PPO)"], strict=True)]
-    rows = table["metric"].isin([compare.HEADLINE, compare.JUDGE, compare.KEPT[0]])
-    shown_columns = compare.labelled(table.loc[rows].set_index("metric"), k).reset_index()[
-        ["metric", "best-of-k", "PPO after", interval]]
+    rows = table["metric"].isin([compare.HEADLINE, compare.JUDGE,
+                                 *verdicts.kept_figures(comparison)[:1]])
+    shown_columns = table.loc[rows].copy()
+    shown_columns["metric"] = shown_columns["metric"].map(comparison["label"])
+    shown_columns = shown_columns[["metric", "best-of-k", "PPO after", interval]]
     return ["## Is PPO better than choosing?", "", f"Best-of-{k}: of the starting policy's {k} "
             "summaries of a test prompt, the one the reward model likes best.", "",
             markdown_table(shown_columns), ""]
-
-
-def build_report(settings: Settings, seeds: dict | None = None) -> Path:
-    """The report from what notebooks 03-05 (or the CLI) saved under the artifacts folder;
-    `seeds` as write_report's."""
-    from .checkpoints import training_record
-    from .evaluation import load_evaluation
-
-    record = training_record(settings.layout)  # refuses an adapter from another run
-    training = pd.read_csv(settings.layout.stats_file)
-    before, after = (load_evaluation(settings, name) for name in ("baseline", "detoxified"))
-    check_made_by(settings, before, after)
-    return write_report(settings, before, after, training, trained_with=record["settings"],
-                        trained_precision=record.get("precision"), seeds=seeds)
-
-
-def check_made_by(settings: Settings, before: Evaluation, after: Evaluation) -> None:
-    """Refuse evaluations made under other settings than these, or an "after" of another
-    adapter than the one in place (a run trained since, or still training)."""
-    for evaluation, name in ((before, "baseline"), (after, "detoxified")):
-        changed = changed_settings(evaluation.record, settings)
-        if changed:
-            raise DetoxError(f"The {name!r} evaluation was made with other settings "
-                             f"({', '.join(changed)})"
-                             ": run notebook 05 or `python -m detox_helpers compare` again.")
-    adapter = settings.layout.final_adapter / ADAPTER_WEIGHTS
-    if after.record.get("adapter_sha256") != file_digest(adapter):
-        raise DetoxError(f"The 'detoxified' evaluation is not of the adapter in "
-                         f"{shown(adapter.parent)} (it was trained since, or is training): run "
-                         "notebook 05 or `python -m detox_helpers compare` again.")

@@ -24,6 +24,7 @@ from ..reward import load_reward_model, reward_texts
 from ..unattended import run_notebook_here
 from . import builder, fixture
 from .insults import has_insult
+from .judge import EXACT_JUDGE
 from .world import world_dir, world_settings
 
 SEED = builder.SEED
@@ -84,7 +85,7 @@ def quality(folder: Path | None = None, seed: int = SEED) -> dict:
             run_notebook_here("01", profile=settings.profile, overrides=every_setting)
         test = load_splits(settings)["test"]
         result = reward_quality(load_reward_model(settings), test, seed)
-        figures = run_evaluation(settings, name=None, progress=False).aggregates
+        figures = run_evaluation(settings, name=None, progress=False, judge=EXACT_JUDGE).aggregates
     for name, key in (("rouge1_clean_reference", "rouge1_clean_reference"),
                       ("name_kept", "names_kept"), ("facts_kept", "facts_kept"),
                       ("insult", "insult"), ("toxicity", "toxicity")):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..compare import best_of_k_table, comparison_table, final_kl, samples_per_prompt
-from ..evaluation import METRICS, Evaluation
+from ..compare import best_of_k_table, comparison_table, final_kl
+from ..evaluation import Evaluation
 from ..settings import Settings, load_settings
-from .judge import reward_hacking_note
+from .judge import EXACT_JUDGE
 
 CLAIMS = [
     ("toxicity (summary alone) falls by at least half",
@@ -37,26 +37,32 @@ CLAIMS = [
 ]
 
 
-def figures(before: Evaluation, after: Evaluation, training: pd.DataFrame,
+def figures(table: pd.DataFrame, choosing: pd.DataFrame, training: pd.DataFrame,
             settings: Settings) -> dict:
-    """The figures the claims read, from the two evaluations and the training statistics."""
-    table = comparison_table(before, after, settings.seed)
-    k = samples_per_prompt(before)
+    """The figures the claims read: from the comparison of the two evaluations (`table`,
+    compare.comparison_table, the exact judge's figures included), best-of-k (`choosing`,
+    compare.best_of_k_table) and the training statistics; notebook 05 hands over its own."""
     coefficient = training["kl_coef"]  # its range over the run, as a share of where it started
-    result = dict(k=k, kl_final=final_kl(training), kl_target=settings.target_kl,
+    result = dict(k=settings.eval_samples_per_prompt, kl_final=final_kl(training),
+                  kl_target=settings.target_kl,
                   kl_coef_moved=float(coefficient.max() / coefficient.iloc[0]
-                                      - coefficient.min() / coefficient.iloc[0]),
-                  reward_hacking=reward_hacking_note(after))
-    for metric in METRICS:  # the exact judge's too: the claims are about the tiny world
-        row = table.loc[metric.key]
-        result.update({f"{metric.key}_{name}": value for name, value in (
+                                      - coefficient.min() / coefficient.iloc[0]))
+    for key, row in table.iterrows():
+        result.update({f"{key}_{name}": value for name, value in (
             ("before", row.before), ("after", row.after), ("change", row.difference),
             ("change_high", row.high))})
-    choosing = best_of_k_table(before, after, settings.seed).loc["toxicity"]
+    choosing = choosing.loc["toxicity"]
     result.update(best_of_k_toxicity=choosing["best-of-k"],
                   ppo_minus_best_of_k=choosing["PPO - best-of-k"],
                   ppo_minus_best_of_k_high=choosing["high (PPO)"])
     return result
+
+
+def figures_of(before: Evaluation, after: Evaluation, training: pd.DataFrame,
+               settings: Settings) -> dict:
+    """`figures` of two saved evaluations (compared here) and the training statistics."""
+    return figures(comparison_table(before, after, settings.seed),
+                   best_of_k_table(before, after, settings.seed), training, settings)
 
 
 def applies(record: dict, settings: Settings) -> bool:
@@ -115,12 +121,12 @@ def measure(settings: Settings, run_notebook, check_claims: bool = False,
     for number in numbers:
         run_notebook(number, profile=settings.profile, overrides=overrides,
                      **({"check_claims": check_claims} if number == "05" else {}))
-    before = load_evaluation(settings, "baseline")
-    measured = figures(before, load_evaluation(settings, "detoxified"),
-                       pd.read_csv(settings.layout.stats_file), settings)
+    before = load_evaluation(settings, "baseline", EXACT_JUDGE)
+    measured = figures_of(before, load_evaluation(settings, "detoxified", EXACT_JUDGE),
+                          pd.read_csv(settings.layout.stats_file), settings)
     if rloo:
-        of_rloo = figures(before, load_evaluation(settings, "rloo"),
-                          pd.read_csv(settings.layout.rloo_stats), settings)
+        of_rloo = figures_of(before, load_evaluation(settings, "rloo", EXACT_JUDGE),
+                             pd.read_csv(settings.layout.rloo_stats), settings)
         measured.update({f"rloo_{name}": value for name, value in of_rloo.items()})
     return measured
 

@@ -47,17 +47,11 @@ def uses_world(settings: Settings, folder: Path) -> bool:
 
 
 def ensure_tiny_world(settings: Settings) -> Path | None:
-    """Check the shipped tiny world when the settings use it; None when they do not. On the
-    tiny profile, register the exact judge with the evaluation (evaluation.EXACT_JUDGES).
+    """Check the shipped tiny world when the settings use it; None when they do not.
 
     A missing world, or one made by other builder code than this (someone edited fixture.py,
     say), is refused: its models would not match the fixture the code now describes.
     """
-    if settings.profile == "tiny":  # the evaluation adds the exact judge's verdicts
-        from ..evaluation import EXACT_JUDGES
-        from .judge import exact_judge
-
-        EXACT_JUDGES["tiny"] = exact_judge
     folder = world_dir()
     if settings.profile != "tiny" or not uses_world(settings, folder):
         return None
@@ -75,3 +69,15 @@ def ensure_tiny_world(settings: Settings) -> Path | None:
 def world_settings(folder: Path, **overrides) -> Settings:
     """Tiny-profile settings that read the world in `folder` (say, one built elsewhere)."""
     return load_settings("tiny", environ={}, **{**world_paths(folder), **overrides})
+
+
+def exact_judge_for(settings: Settings):
+    """What a notebook's set-up cell calls: the tiny world checked (ensure_tiny_world), and its
+    exact judge (judge.EXACT_JUDGE) on the tiny profile, for the evaluations to be handed;
+    None on the full profile, which has no judge of truth."""
+    ensure_tiny_world(settings)
+    if settings.profile != "tiny":
+        return None
+    from .judge import EXACT_JUDGE
+
+    return EXACT_JUDGE
