@@ -36,9 +36,9 @@ from shapes import (
 )
 
 from detox_helpers.generation import cache_for, generate
-from detox_helpers.ppo import FirstTokenPPOTrainer, one_scoring_pass
 from detox_helpers.reward import RewardModel, reward_texts
 from detox_helpers.settings import load_settings
+from detox_helpers.trl_patch import FirstTokenPPOTrainer, one_scoring_pass
 
 
 def build_trainer(settings, policy, tokenizer):

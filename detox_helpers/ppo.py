@@ -1,28 +1,20 @@
-"""What notebook 04's PPO loop uses and what teaches nothing: trl's first-token repair, which
-train rows and how many new tokens each step gets (seeded by (seed, step), so that a resumed
-run repeats the uninterrupted one), the step's row of statistics, and `training`, the loop's
-plumbing behind one call (`loop.steps`, with checkpoints and Ctrl-C). The loop is notebook 04's.
+"""What notebook 04's PPO loop uses and what teaches nothing: which train rows and how many new
+tokens each step gets (seeded by (seed, step), so that a resumed run repeats the uninterrupted
+one), the step's row of statistics, and `training`, the loop's plumbing behind one call
+(`loop.steps`, with checkpoints and Ctrl-C). The loop is notebook 04's; its trainer is
+`trl_patch`'s.
 """
 
 from __future__ import annotations
 
 import random
-import warnings
 from contextlib import contextmanager
 
 import numpy as np
 import torch
-from trl import PPOTrainer
 
 from . import checkpoints, loop
-from .models import weights_precision
 from .settings import Settings
-
-# trl 0.11.4 is pinned on purpose (see docs/design.md); its deprecation notices say nothing a
-# learner can act on, so they are kept out of the notebooks.
-for _message in ("`PPOTrainer` is deprecated", "`PPOConfig` is deprecated",
-                 "No dataset is provided", "`past_key_values` is deprecated"):
-    warnings.filterwarnings("ignore", message=_message)
 
 # Our name for each statistic of trl's that a step records, and trl's name.
 TRL_STATISTICS = {"kl": "objective/kl", "kl_coef": "objective/kl_coef",
@@ -33,56 +25,6 @@ TRL_STATISTICS = {"kl": "objective/kl", "kl_coef": "objective/kl_coef",
 REWARD_MODULE = "the reward module"
 STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", *TRL_STATISTICS,
                 "response_length", "seconds"]
-
-
-class FirstTokenPPOTrainer(PPOTrainer):
-    """trl's PPOTrainer, with the first token of an encoder-decoder's summary trained too, and
-    (with `scoring_in_one_pass`, see `one_scoring_pass`) its scoring passes run over the whole
-    batch.
-
-    trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then,
-    for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
-    first generated token, never reaches the loss (trl issue #176 asked about this mask). A
-    policy that opens its summary with an insult ("Lazy Liam books ...") could then never learn
-    to stop. Here position 0 counts for every response that has a token after the start token.
-
-    Built like trl's; it also sets `scoring_in_one_pass` for the model.
-    """
-    scoring_in_one_pass = False
-
-    def __init__(self, config, model, *args, **kwargs):
-        super().__init__(config, model, *args, **kwargs)
-        self.scoring_in_one_pass = one_scoring_pass(model)  # same numbers, fewer passes
-
-    def batched_forward_pass(self, model, queries, responses, model_inputs,
-                             return_logits=False, response_masks=None):
-        # trl runs its scoring passes over a whole batch (policy with values, then the
-        # reference) in chunks of mini_batch_size. The inputs are padded once for the whole
-        # batch, so one pass over all of it computes the same numbers with fewer, larger
-        # launches (see `one_scoring_pass` for where it pays).
-        chunk = self.config.mini_batch_size
-        if self.scoring_in_one_pass:
-            self.config.mini_batch_size = max(len(queries), chunk)
-        try:
-            logprobs, logits, values, masks = super().batched_forward_pass(
-                model, queries, responses, model_inputs, return_logits=return_logits,
-                response_masks=response_masks)
-        finally:
-            self.config.mini_batch_size = chunk
-        if self.is_encoder_decoder:
-            scored = torch.tensor([len(r) > 1 for r in responses], device=masks.device)
-            masks[:, 0] = scored.to(masks.dtype)
-        return logprobs, logits, values, masks
-
-
-def one_scoring_pass(model) -> bool:
-    """Whether the trainer should score a batch in one pass (`scoring_in_one_pass`): on a GPU,
-    and on a CPU whose frozen weights are bfloat16, where it measured 1.17x and 1.22x (2-core
-    Xeon with AMX, flan-t5-base shapes, batch 16). A CPU in float32 keeps trl's chunks: there
-    one pass measured 1.00x on that Xeon and slower on a 2-core AMD EPYC (batch 16: 7.8 s
-    against 6.8 s chunked)."""
-    on_gpu = next(model.parameters()).device.type == "cuda"
-    return on_gpu or weights_precision(model) == "bfloat16"
 
 
 def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,

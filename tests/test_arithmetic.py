@@ -13,7 +13,7 @@ from datasets import Dataset
 from transformers import BatchEncoding
 from trl import PPOTrainer
 
-from detox_helpers import evaluation, generation, logprobs, ppo, reward, stats
+from detox_helpers import evaluation, generation, logprobs, ppo, reward, stats, trl_patch
 from detox_helpers.errors import DetoxError
 
 
@@ -266,7 +266,7 @@ def test_the_first_token_of_each_summary_enters_trls_loss(monkeypatch):
         return "logprobs", "logits", "values", masks
 
     monkeypatch.setattr(PPOTrainer, "batched_forward_pass", trl_pass)
-    trainer = object.__new__(ppo.FirstTokenPPOTrainer)   # trl's own set-up is not under test
+    trainer = object.__new__(trl_patch.FirstTokenPPOTrainer)  # trl's own set-up is not under test
     trainer.config, trainer.is_encoder_decoder = SimpleNamespace(mini_batch_size=2), True
     # a summary with a token after the start token, and one with the start token only
     responses = [torch.tensor([0, 5, 1]), torch.tensor([0]), torch.tensor([0, 7])]
@@ -288,12 +288,12 @@ def test_the_first_token_of_each_summary_enters_trls_loss(monkeypatch):
 def test_a_cpu_scores_a_batch_in_one_pass_only_in_bfloat16(dtype, one_pass):
     model = torch.nn.Linear(4, 4).to(dtype)
     model.register_parameter("head", torch.nn.Parameter(torch.ones(2)))  # a float32 minority
-    assert ppo.one_scoring_pass(model) is one_pass
+    assert trl_patch.one_scoring_pass(model) is one_pass
 
 
 def test_a_gpu_scores_a_batch_in_one_pass_in_float32_too():
     weight = SimpleNamespace(device=torch.device("cuda"), dtype=torch.float32, numel=lambda: 4)
-    assert ppo.one_scoring_pass(SimpleNamespace(parameters=lambda: iter([weight])))
+    assert trl_patch.one_scoring_pass(SimpleNamespace(parameters=lambda: iter([weight])))
 
 
 def per_sample_table():

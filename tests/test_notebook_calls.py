@@ -83,15 +83,16 @@ def write_notebook(folder: Path, *cells: str) -> Path:
 def test_the_rule_counts_package_objects_and_a_library_method_of_a_package_class(tmp_path):
     path = write_notebook(
         tmp_path,
-        "from detox_helpers import ppo\nfrom detox_helpers.settings import load_settings\n"
+        "from detox_helpers import trl_patch\nfrom detox_helpers.settings import load_settings\n"
         "import torch\nimport time\n%pip --version",
         "settings = load_settings('tiny')\nsettings.layout.data_cache('x')\n"
-        "trainer = ppo.FirstTokenPPOTrainer()\ntrainer.step(1)\ntrainer.batched_forward_pass()\n"
+        "trainer = trl_patch.FirstTokenPPOTrainer()\ntrainer.step(1)\n"
+        "trainer.batched_forward_pass()\n"
         "torch.ones(2).sum()\ntime.perf_counter()\nprint(len('a'.strip()))\n"
         "f = None\nf()\ndef g():\n    pass\ng()")
     counted = notebook_calls.count(path)
     assert counted.calls["package"] == ["load_settings", "settings.layout.data_cache",
-                                        "ppo.FirstTokenPPOTrainer",
+                                        "trl_patch.FirstTokenPPOTrainer",
                                         "trainer.batched_forward_pass"]
     assert counted.calls["library"] == ["trainer.step", "torch.ones"]  # .sum: not a plain name
     assert counted.standard == 1  # time.perf_counter; print, len, str.strip, f, g: not counted
