@@ -34,15 +34,11 @@ def labelled(table: pd.DataFrame, k: int, metrics=METRICS) -> pd.DataFrame:
 
 def check_pairing(before: Evaluation, after: Evaluation) -> None:
     ids = [e.per_sample.drop_duplicates("prompt")["id"].tolist() for e in (before, after)]
-    samples = [samples_per_prompt(e) for e in (before, after)]
+    samples = [e.samples_per_prompt for e in (before, after)]
     if ids[0] != ids[1] or samples[0] != samples[1]:
         raise DetoxError("The before and after evaluations differ in prompts or samples per "
                          "prompt; evaluate both with the same settings (eval_size, "
                          "eval_samples_per_prompt, seed, dataset).")
-
-
-def samples_per_prompt(evaluation: Evaluation) -> int:
-    return int(evaluation.per_sample.groupby("prompt").size().max())
 
 
 def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
@@ -51,7 +47,7 @@ def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd
     change worth reporting was shown, and what the verdicts need of the figure (its label,
     role, the figure it stands in for)."""
     check_pairing(before, after)
-    k, rows = samples_per_prompt(before), []
+    k, rows = before.samples_per_prompt, []
     for metric in before.metrics:
         first, second = (figure_values(e.per_sample, metric) for e in (before, after))
         if first is None or second is None:
@@ -173,7 +169,7 @@ def methods_table(before: Evaluation, trained: dict[str, Evaluation],
     best = best_of_k(before).set_index("prompt")
     # method -> a figure's per-prompt values
     methods = {"starting policy": lambda metric: figure_values(before.per_sample, metric),
-               f"best-of-{samples_per_prompt(before)}": lambda metric: chosen_values(best, metric)}
+               f"best-of-{before.samples_per_prompt}": lambda metric: chosen_values(best, metric)}
     for name, evaluation in trained.items():
         check_pairing(before, evaluation)
         methods[name] = lambda metric, e=evaluation: figure_values(e.per_sample, metric)

@@ -126,6 +126,15 @@ class Evaluation:
     def metrics(self) -> list[Metric]:
         return metrics_with(self.judge)
 
+    @property
+    def samples_per_prompt(self) -> int:
+        return samples_per_prompt(self.per_sample)
+
+
+def samples_per_prompt(per_sample: pd.DataFrame) -> int:
+    """k, the summaries sampled for each prompt."""
+    return int(per_sample.groupby("prompt").size().max())
+
 
 def metrics_with(judge: Judge | None) -> list[Metric]:
     """The lab's figures, and a judge's where there is one."""
@@ -167,7 +176,7 @@ def figure_values(per_sample: pd.DataFrame, metric: Metric) -> np.ndarray | None
 def aggregate(per_sample: pd.DataFrame, seed: int = 0, metrics=METRICS) -> dict:
     """Each figure of `metrics`, by key: its label, mean over the prompts with a 95% bootstrap
     interval (prompts resampled), n prompts and k samples each."""
-    k = int(per_sample.groupby("prompt").size().max())
+    k = samples_per_prompt(per_sample)
     result = {}
     for metric in metrics:
         values = figure_values(per_sample, metric)

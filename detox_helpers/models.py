@@ -187,18 +187,24 @@ def load_policy(settings: Settings, device: torch.device | None = None):
     return model.to(device).eval(), load_tokenizer(settings)
 
 
+def lab_lora(settings: Settings):
+    """The lab's LoRA (peft's `LoraConfig`), every knob from `settings`, in the shape of the
+    instruct adapter's (sft.lora_config): what notebook 04's exercise `configs` writes and
+    notebook 06's RLOO trains."""
+    from .sft import lora_config
+
+    return lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
+                       settings.lora_targets)
+
+
 def lab_configs(settings: Settings, plumbing: dict):
-    """Notebook 04's `LoraConfig` and `PPOConfig`, every knob from `settings`, as its exercise
-    `configs` builds them: what the notebook falls back on where that exercise is left blank,
-    so that its later cells, and the exercise `ppo-step`, still run."""
-    from peft import LoraConfig, TaskType
+    """Notebook 04's `LoraConfig` and `PPOConfig`, every knob from `settings`: what the notebook
+    falls back on where its exercise `configs` is left blank, so that its later cells, and the
+    exercise `ppo-step`, still run."""
     from trl import PPOConfig
 
-    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha,
-                      lora_dropout=settings.lora_dropout, target_modules=settings.lora_targets,
-                      bias="none", task_type=TaskType.SEQ_2_SEQ_LM)
     knobs = dict(learning_rate=settings.learning_rate, batch_size=settings.batch_size,
                  mini_batch_size=settings.mini_batch_size, ppo_epochs=settings.ppo_epochs,
                  init_kl_coef=settings.init_kl_coef, adap_kl_ctrl=settings.adaptive_kl,
                  target=settings.target_kl, horizon=settings.kl_horizon, seed=settings.seed)
-    return lora, PPOConfig(**knobs, **plumbing)
+    return lab_lora(settings), PPOConfig(**knobs, **plumbing)

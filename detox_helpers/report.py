@@ -80,7 +80,7 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     the settings it ran with, the precision of its frozen weights)."""
     folder = Path(folder or settings.layout.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    k, record = compare.samples_per_prompt(before), record or {}
+    k, record = before.samples_per_prompt, record or {}
     lines = [f"# Detoxification report: {settings.profile} profile", "",
              f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
     if settings.profile == "tiny":

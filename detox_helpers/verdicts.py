@@ -13,7 +13,6 @@ from .compare import (
     kept_metrics,
     metric_of,
     samples_of,
-    samples_per_prompt,
 )
 from .evaluation import Evaluation, figure_values, label
 
@@ -119,7 +118,7 @@ def methods_verdict(table: pd.DataFrame, trained: dict[str, Evaluation], seed: i
     toxicity = metric_of(HEADLINE)
     versus = stats.paired_difference(*(figure_values(e.per_sample, toxicity)
                                        for e in (one, other)), seed)
-    k = samples_per_prompt(one)
+    k = one.samples_per_prompt
     labels = {metric.key: label(metric, k) for metric in kept_metrics(one.metrics)}
     return methods_in_words(table, first, second, versus, labels)
 
