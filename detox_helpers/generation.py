@@ -36,11 +36,6 @@ CACHES = ("auto", "static", "dynamic")
 # pad tokens; powers of two would give fewer sizes but up to twice the encoder's work.
 BUCKET = 64
 
-# Seconds of the process's first static-cache batch (it compiles on CUDA) and of the next: their
-# difference is the compile cost, printed once.
-_static_timings: list[float] = []
-
-
 def sampled_and_greedy(policy, tokenizer, prompt_ids, generation_kwargs: dict, seed: int):
     """One prompt's summary sampled from `seed` with the lab's keywords, and its greedy one, as
     text: where the two differ, a check can tell an answer that samples from one that does not
@@ -127,6 +122,9 @@ def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc, b
     device = next(model.parameters()).device
     order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
     outputs: list[torch.Tensor | None] = [None] * len(prompt_ids)
+    # Seconds of the call's first static-cache batch (it compiles on CUDA) and of the next: their
+    # difference is the compile cost, printed with the progress.
+    static_timings: list[float] = []
     bar = tqdm(total=len(order), desc=desc, disable=not progress)
     start = 0
     while start < len(order):
@@ -144,10 +142,10 @@ def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc, b
             batch_size //= 2
             bar.write(f"GPU memory full: generating {batch_size} prompts at a time instead")
             continue
-        if bucket and len(_static_timings) < 2:
-            _static_timings.append(time.perf_counter() - started)
-            if len(_static_timings) == 2 and progress:
-                first, second = _static_timings
+        if bucket and len(static_timings) < 2:
+            static_timings.append(time.perf_counter() - started)
+            if len(static_timings) == 2 and progress:
+                first, second = static_timings
                 bar.write(f"static KV cache: the first batch took {first:.1f} s, the next "
                           f"{second:.1f} s: about {first - second:.1f} s of compiling (on CUDA)")
         if start == 0 and progress and len(picked) < len(order):

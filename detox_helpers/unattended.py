@@ -90,16 +90,15 @@ def keep_whole(folder: Path) -> None:
     from papermill.iorw import LocalHandler, papermill_io
 
     class WholeCopies(LocalHandler):
+        whole = True  # how papermill's registry shows that a folder is done
+
         def write(self, buf, path):
             write_atomically(Path(path), buf)
 
     scheme = str(folder.resolve())
-    if scheme not in _WHOLE:
+    # papermill's registry, asked the handler of a path in `folder`, says whether it is done
+    if not getattr(papermill_io.get_handler(os.path.join(scheme, "")), "whole", False):
         papermill_io.register(scheme, WholeCopies())  # for paths that start with `scheme`
-        _WHOLE.add(scheme)
-
-
-_WHOLE = set()  # the folders keep_whole registered
 
 
 def run_notebook_here(name: str | Path, **parameters) -> dict:
