@@ -27,8 +27,8 @@ class FirstTokenPPOTrainer(PPOTrainer):
     trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then,
     for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
     first generated token, never reaches the loss (trl issue #176 asked about this mask). A
-    policy that opens its summary with an insult ("Lazy Liam books ...") could then never learn
-    to stop. Here position 0 counts for every response that has a token after the start token.
+    policy whose summaries open with a rude word (an adjective before the first name) could then
+    never learn to stop. Here position 0 counts for every response that has a token after the start token.
 
     Built like trl's; it also sets `scoring_in_one_pass` for the model.
     """

@@ -17,7 +17,7 @@ def exact_columns(summaries, references, toxicity) -> pd.DataFrame:
     """The tiny world's ground truth for each summary: `insult` (it holds a word of the insult
     vocabulary), `missed_insult` (and the reward model calls it clean, toxicity < 0.5), the
     share of the reference's facts it keeps, and whether it keeps the reference's names."""
-    insult = np.array([has_insult(text) for text in summaries])
+    insult = np.array([has_insult(text) for text in summaries], dtype=bool)
     return pd.DataFrame(dict(
         insult=insult, missed_insult=insult & (np.asarray(toxicity) < 0.5),
         reference_clean=[not has_insult(ref) for ref in references],
