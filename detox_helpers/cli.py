@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import DetoxError
 from .layout import shown
 from .settings import load_settings
+from .tiny.command import build_tiny  # an entry point may choose the tiny plug-in
 
 
 class Stopped(DetoxError):
@@ -118,17 +119,6 @@ def checked_settings():
     for folder in [settings.artifacts, *settings.layout.written_folders()]:
         check_writable(folder)
     return settings
-
-
-def build_tiny(rebuild: bool, output: str | None) -> None:
-    """`build-tiny`: the miniature's own command (`python -m detox_helpers.tiny.command`), run
-    as a program, as the notebooks are, so that nothing outside tiny/ imports from it."""
-    import subprocess
-
-    flags = ["--rebuild"] * rebuild + (["--output", output] if output else [])
-    done = subprocess.run([sys.executable, "-m", "detox_helpers.tiny.command", *flags])
-    if done.returncode:
-        raise SystemExit(done.returncode)  # its error line is printed already
 
 
 def show_data() -> None:

@@ -1,11 +1,8 @@
-"""`python -m detox_helpers build-tiny` (which runs `python -m detox_helpers.tiny.command`):
-check the shipped world, or build one. Kept apart from the builder so that checking starts
-without loading the builder's libraries."""
+"""`python -m detox_helpers build-tiny`: check the shipped world, or build one. Kept apart from
+the builder so that checking starts without loading the builder's libraries."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from ..errors import DetoxError
@@ -30,21 +27,3 @@ def build_tiny(rebuild: bool, output: str | None) -> None:
         folder = ensure_tiny_world(load_settings("tiny", environ={}))
     print(build_record(folder).read_text())
     print(f"tiny world: {folder}")
-
-
-def main(argv=None) -> int:
-    """The command line of `build_tiny`; a DetoxError is one `error:` line and status 2."""
-    parser = argparse.ArgumentParser(prog="python -m detox_helpers build-tiny")
-    parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--output")
-    args = parser.parse_args(argv)
-    try:
-        build_tiny(args.rebuild, args.output)
-    except DetoxError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
