@@ -94,3 +94,84 @@ def student_copies(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("student")
     return {path.stem: path for path in write_student_notebooks(folder)}
+
+
+# A small, quick training run; precision pinned: runs compared weight for weight must not depend
+# on the machine's `auto`.
+SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
+             output_min_length=8, output_max_length=12, eval_size=4,
+             eval_samples_per_prompt=2, precision="float32")
+
+
+@pytest.fixture
+def small_run_settings():
+    """The settings of a small, quick run (the `command` fixture's), as keywords."""
+    return dict(SMALL)
+
+
+@pytest.fixture
+def command(world_env, with_data, tmp_path, monkeypatch, capsys):
+    """Run `python -m detox_helpers ARGS` in this process on a fresh artifacts folder (the
+    prepared dataset copied there, the small run's settings); returns (exit status, stdout,
+    stderr). The notebooks' cells run in this process too, without a papermill kernel."""
+    import logging
+
+    from detox_helpers import cli, unattended
+
+    for name, value in world_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DETOX_ARTIFACTS_DIR", str(with_data(tmp_path / "artifacts")))
+    for name, value in SMALL.items():
+        monkeypatch.setenv(f"DETOX_{name.upper()}", str(value))
+    def run_here(path, settings, **parameters):
+        run_notebook_here(path.name[:2], **parameters)
+        return unattended.executed_copy(settings, path)
+    monkeypatch.setattr(unattended, "run_notebook", run_here)
+
+    def run(*args, **env):
+        with monkeypatch.context() as for_this_call:
+            for name, value in env.items():
+                for_this_call.setenv(name, value)
+            # Library loggers keep the stream an earlier test captured (closed since); their
+            # failed writes must not pass for this command's traceback.
+            for_this_call.setattr(logging, "raiseExceptions", False)
+            status = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """The layout of the `command` fixture's artifacts folder."""
+    from detox_helpers.layout import Layout
+
+    return Layout(tmp_path / "artifacts")
+
+
+@pytest.fixture
+def one_error_line():
+    """`one_error_line(status, err)`: exit 2 and one `error:` line (progress bars of model
+    loading may precede it)."""
+    def check(status, err):
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        return status == 2 and len(errors) == 1 and "Traceback" not in err
+    return check
+
+
+@pytest.fixture
+def no_space_for():
+    """`no_space_for(suffix)`: a Path.write_bytes that fails as a full disk does for files whose
+    name ends in `suffix`."""
+    import errno
+    import os
+
+    def make(suffix: str):
+        write_bytes = Path.write_bytes
+
+        def full(self, data):
+            if self.name.endswith(suffix):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return write_bytes(self, data)
+        return full
+    return make

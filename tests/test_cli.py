@@ -1,7 +1,13 @@
+"""The command line: its help, each command's output, a notebook run through papermill, the
+mistakes a user can make as one `error:` line before anything changes, a Ctrl-C or a file-size
+limit during a command, and training in several processes."""
+
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -188,3 +194,129 @@ def test_make_adapter_fine_tunes_one_that_the_lab_can_start_from(with_data, tmp_
     changed = {name.split(".")[-2] for name, p in made.named_parameters()
                if not torch.equal(p, weights[name])}
     assert changed == {"q", "v"}
+
+
+def test_a_failed_start_deletes_nothing_and_a_new_run_sets_the_old_one_aside(
+        command, layout, tmp_path, one_error_line):
+    assert command("train", "--max-steps", "2")[0] == 0
+    before = sorted(p.name for p in layout.checkpoints())
+    status, _, err = command("train", "--max-steps", "2",
+                             DETOX_REWARD_MODEL=str(tmp_path / "no-such-model"))
+    assert one_error_line(status, err) and "no-such-model" in err
+    assert sorted(p.name for p in layout.checkpoints()) == before == ["step-000002"]
+    status, out, _ = command("train", "--max-steps", "2")
+    assert status == 0 and "set aside" in out
+    aside = list((layout.root / "ppo-previous").iterdir())
+    assert len(aside) == 1 and (aside[0] / "checkpoints" / "step-000002").is_dir()
+    assert (aside[0] / "final-adapter" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("steps", ["-1", "0"])
+def test_max_steps_below_one_is_refused_before_anything_changes(command, layout, steps,
+                                                                one_error_line):
+    assert command("train", "--max-steps", "2")[0] == 0
+    adapter = (layout.final_adapter / "adapter_model.safetensors").read_bytes()
+    status, _, err = command("train", "--max-steps", steps)
+    assert one_error_line(status, err) and "--max-steps" in err
+    assert (layout.final_adapter / "adapter_model.safetensors").read_bytes() == adapter
+    assert [p.name for p in layout.checkpoints()] == ["step-000002"]
+
+
+def test_compare_refuses_an_adapter_from_another_run_than_the_statistics(command, layout,
+                                                                         one_error_line):
+    assert command("train", "--max-steps", "2")[0] == 0
+    stats = layout.stats_file.read_text().splitlines()
+    layout.stats_file.write_text("\n".join(stats[:2]) + "\n")   # as a stopped newer run leaves
+    status, _, err = command("compare")
+    assert one_error_line(status, err) and "not trained by the run" in err
+
+
+@pytest.mark.parametrize("name", ["results/run1", "", "../up", "a b"])
+def test_a_results_name_that_is_no_file_name_is_refused_at_once(command, layout, name,
+                                                                one_error_line):
+    status, _, err = command("evaluate", "--name", name)
+    assert one_error_line(status, err) and "not a valid results name" in err
+    assert not layout.eval_dir.exists()
+
+
+def test_an_artifacts_path_that_cannot_be_written_is_refused_at_once(command, tmp_path,
+                                                                     one_error_line):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    status, _, err = command("evaluate", DETOX_ARTIFACTS_DIR=str(blocker))
+    assert one_error_line(status, err) and str(blocker) in err
+    # A folder no one may write into, root included (CI runs as root, who ignores file modes):
+    # the kernel's /proc takes no new folders.
+    status, _, err = command("evaluate", DETOX_ARTIFACTS_DIR="/proc/detox-artifacts")
+    assert one_error_line(status, err) and "Cannot write into /proc/detox-artifacts" in err
+
+
+def test_lora_targets_the_policy_lacks_are_one_error_line(command, one_error_line):
+    status, _, err = command("train", "--max-steps", "1", DETOX_LORA_TARGET_MODULES="query,value")
+    assert one_error_line(status, err) and "query" in err and "'q'" in err
+
+
+def test_a_mistyped_relative_folder_is_a_missing_folder(command, tmp_path, monkeypatch,
+                                                        one_error_line):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    status, _, err = command("data", DETOX_DATASET="data/dialogsum")
+    assert one_error_line(status, err) and "does not exist" in err and "Hub" not in err
+
+
+def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(
+        with_data, tmp_path, small_run_settings):
+    """SIGINT to the demo's whole process group, as a terminal's Ctrl-C, once notebook 04 has
+    written its first checkpoint: no traceback, exit 130, the stopped notebook's copy named, the
+    checkpoint named, and the exact commands that finish the run."""
+    artifacts = with_data(tmp_path / "artifacts")
+    env = {**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts), "OMP_NUM_THREADS": "1",
+           **{f"DETOX_{k.upper()}": str(v) for k, v in small_run_settings.items()},
+           "DETOX_CHECKPOINT_EVERY": "1", "DETOX_MAX_PPO_STEPS": "40",
+           # enough test prompts for notebook 03's "toxic enough" check: its interval's low end
+           # must clear 0.05, and 3 of the first 12 references insult (with 10 prompts it did
+           # not clear it in CI)
+           "DETOX_EVAL_SIZE": "24"}
+    process = subprocess.Popen([sys.executable, "-m", "detox_helpers", "demo"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.time() + 180
+    while not Layout(artifacts).checkpoints() and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert "04_ppo_training.ipynb was stopped" in err and "step-0000" in err
+    assert (Layout(artifacts).executed("tiny") / "04_ppo_training.ipynb").exists()
+    commands = [line.strip() for line in err.splitlines() if "python -m detox_helpers" in line]
+    assert [c.split("python -m detox_helpers ")[1] for c in commands] == [
+        "train --resume", "compare", "rloo"]
+    assert all(f"DETOX_ARTIFACTS_DIR={artifacts}" in c and "DETOX_MAX_PPO_STEPS=40" in c
+               for c in commands)
+
+
+def test_ulimit_f_while_evaluate_writes_is_one_error_line_and_keeps_the_old_results(
+        with_data, tmp_path):
+    """The issue's replay: `ulimit -f 5`, then `evaluate` over an earlier evaluation of that
+    name. papermill's executed copy is the first file over the limit (the notebook alone is
+    larger); it was a traceback."""
+    import resource
+
+    artifacts = with_data(tmp_path / "artifacts")
+    layout = Layout(artifacts)
+    layout.eval_dir.mkdir(parents=True)
+    old = {layout.eval_table("baseline"): "the earlier table", layout.eval_record("baseline"):
+           "the earlier record"}
+    for path, text in old.items():
+        path.write_text(text)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "detox_helpers", "evaluate"], capture_output=True, text=True,
+        env={**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts)}, timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (5 * 1024, hard)))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and "03_baseline_eval.ipynb" in errors[0], errors
+    assert re.search(r"it needs [0-9.]+ kB, over the file-size limit of 5\.1 kB", errors[0])
+    assert {path: path.read_text() for path in old} == old
+    assert not list(layout.eval_dir.glob("*.partial"))

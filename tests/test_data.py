@@ -142,14 +142,6 @@ def test_odd_files_an_empty_one_is_refused_one_with_a_byte_order_mark_is_read(tm
         assert list(data.dialogsum_columns(raw, str(folder))["id"]) == ["d0", "d1"]
 
 
-def test_rouge_takes_the_best_of_several_references():
-    from detox_helpers.evaluation import rouge_scores
-
-    summary, other = "Dana books a table", "Carlos pays the bill"
-    scores = rouge_scores([summary, summary], [[other], [other, summary]])
-    assert scores["rouge1"].tolist() == [0.0, 1.0]
-
-
 def test_a_saved_copy_is_kept_and_other_shaping_settings_need_their_own(
         from_jsonl, run_notebook, capsys):
     settings = from_jsonl["settings"]

@@ -1,6 +1,10 @@
+"""generation: summaries cut at their first end token, prompts padded to their bucket, batched
+and seeded sampling on the tiny policy, a full GPU, and the generation cache."""
+
 import pytest
 import torch
 
+from detox_helpers import generation
 from detox_helpers.errors import DetoxError
 from detox_helpers.generation import (
     cache_for,
@@ -8,15 +12,22 @@ from detox_helpers.generation import (
     pad_prompts,
     sampled_and_greedy,
     sampling_kwargs,
-    trim,
 )
 from detox_helpers.models import load_policy
 from detox_helpers.settings import load_settings
 
 
-def test_trim_cuts_after_the_first_end_of_sequence():
-    assert trim(torch.tensor([0, 5, 6, 1, 0, 0]), eos_id=1).tolist() == [0, 5, 6, 1]
-    assert trim(torch.tensor([0, 5, 6, 7]), eos_id=1).tolist() == [0, 5, 6, 7]
+def test_a_summary_is_cut_after_its_first_end_token():
+    eos = 1
+    assert generation.trim(torch.tensor([0, 5, 6, 1, 7, 1, 0]), eos).tolist() == [0, 5, 6, 1]
+    assert generation.trim(torch.tensor([0, 1, 0, 0]), eos).tolist() == [0, 1]
+    assert generation.trim(torch.tensor([0, 5, 6]), eos).tolist() == [0, 5, 6]  # never ended
+
+
+def test_a_length_is_rounded_up_to_its_bucket_and_never_cut():
+    assert [generation.bucketed(n) for n in (1, 63, 64, 65, 128, 129)] == [64, 64, 64, 128,
+                                                                          128, 192]
+    assert [generation.bucketed(n, bucket=10) for n in (9, 10, 11)] == [10, 10, 20]
 
 
 def prompts(tiny_settings, count):

@@ -1,6 +1,9 @@
 """Notebook 04's PPO loop and the package's pieces of it: the first-token repair, the batch order,
-the response budget, checkpoints and resuming. The loop is the notebook's: these tests run its
-cells (in this process, as `run_notebook` does) and look at what it built and saved."""
+the response budget, the progress line, the reward's source, checkpoints and resuming. The loop
+is the notebook's: these tests run its cells (in this process, as `run_notebook` does) and look at
+what it built and saved."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -97,21 +100,61 @@ def test_resuming_with_another_seed_is_refused_and_changes_nothing(trained):
     assert sorted(p.name for p in settings.layout.checkpoints()) == before
 
 
-def test_each_pass_over_the_data_uses_every_row_once(isolated_settings):
-    settings = isolated_settings(batch_size=4, mini_batch_size=2)
+def plan(**settings):
+    return SimpleNamespace(**dict(dict(seed=3, batch_size=4), **settings))
+
+
+def test_a_step_takes_its_own_rows_and_a_pass_takes_every_row_once():
+    settings = plan()
+    steps = [ppo.batch_indices(settings, step, 10) for step in range(4)]
+    # 10 rows, 4 a step: two whole steps a pass (the last 2 rows of the pass wait for the next)
+    assert [len(rows) for rows in steps] == [4, 4, 4, 4]
+    assert len(set(steps[0] + steps[1])) == 8 and set(steps[0] + steps[1]) <= set(range(10))
+    assert steps[2] + steps[3] != steps[0] + steps[1]       # the next pass: another shuffle
+    assert len(set(steps[2] + steps[3])) == 8
+    assert steps == [ppo.batch_indices(settings, step, 10) for step in range(4)]  # seeded
+    assert ppo.batch_indices(plan(seed=4), 0, 10) != steps[0]
+    # fewer rows than a step: one step a pass, all of them
+    assert sorted(ppo.batch_indices(settings, 0, 3)) == [0, 1, 2]
+    assert sorted(ppo.batch_indices(settings, 1, 3)) == [0, 1, 2]
+    # 20 rows, 4 a step: the five steps of a pass take every row once
     seen = [i for step in range(5) for i in ppo.batch_indices(settings, step, 20)]
     assert sorted(seen) == list(range(20))
-    assert ppo.batch_indices(settings, 5, 20) != ppo.batch_indices(settings, 0, 20)
-    shards = [ppo.batch_indices(settings, 0, 40, rank, 2) for rank in (0, 1)]
-    assert not set(shards[0]) & set(shards[1])
 
 
-def test_response_budget_stays_in_range_and_is_repeatable(isolated_settings):
-    settings = isolated_settings()
+def test_processes_split_one_larger_batch_between_them():
+    settings = plan(batch_size=2)
+    for step in range(3):   # 2 processes x 2 rows = the rows one process takes at 4 a step
+        shared = [ppo.batch_indices(settings, step, 12, rank, world=2) for rank in (0, 1)]
+        assert shared[0] + shared[1] == ppo.batch_indices(plan(), step, 12)
+    assert ppo.batch_indices(plan(batch_size=8), 0, 12, size=2) == ppo.batch_indices(
+        settings, 0, 12)   # notebook 06's size: rows a step, whatever batch_size says
+
+
+def test_the_response_budget_covers_its_range_only():
+    settings = plan(output_min_length=3, output_max_length=6)
     budgets = [ppo.response_budget(settings, step) for step in range(200)]
-    assert min(budgets) >= settings.output_min_length
-    assert max(budgets) < settings.output_max_length and len(set(budgets)) > 5
+    assert set(budgets) == {3, 4, 5}
     assert budgets == [ppo.response_budget(settings, step) for step in range(200)]
+    assert budgets != [ppo.response_budget(plan(seed=4, output_min_length=3,
+                                                output_max_length=6), step)
+                       for step in range(200)]
+
+
+def test_the_progress_line_is_the_mean_of_the_last_ten_steps():
+    history = [dict(step=step, reward_mean=float(step), toxicity_mean=step / 100, kl=2.0 * step,
+                    kl_coef=0.1) for step in range(1, 13)]
+    # steps 3 .. 12: reward mean 7.5, toxicity 0.075, KL 15
+    assert ppo.progress_line(history) == ("step   12: reward +7.500, toxicity 0.075, KL 15.000, "
+                                          "KL coefficient 0.100 (means of the last 10 steps)")
+
+
+def test_a_reward_functions_source_is_recorded():
+    def reward(prompts, summaries):
+        return [0.0 for _ in summaries]
+    assert ppo.reward_source(None) == ppo.REWARD_MODULE
+    assert ppo.reward_source(reward).startswith("    def reward(prompts, summaries):")
+    assert ppo.reward_source(len) == repr(len)   # no source to read: its name
 
 
 @pytest.mark.parametrize("steps, rows, words", [(0, 100, "train at least 1 step"),

@@ -4,19 +4,17 @@ log-probabilities, KL and rewards stay within stated tolerances of float32's, an
 emulates it: slower, but the same rounding, so these tests run on any machine."""
 
 import dataclasses
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from detox_helpers import checkpoints, models
+from detox_helpers import checkpoints
 from detox_helpers.data import load_splits
 from detox_helpers.generation import generate, sampling_kwargs
 from detox_helpers.logprobs import summary_logprobs
 from detox_helpers.models import load_policy
 from detox_helpers.reward import load_reward_model
-from detox_helpers.settings import load_settings
 from detox_helpers.unattended import run_notebook_here
 
 # The stated tolerances (docs/design.md, "Precision"), bfloat16 against float32:
@@ -104,33 +102,3 @@ def test_ppo_in_bfloat16_trains_float32_lora_and_value_head_and_records_it(isola
     assert all(np.isfinite(list(row.values())).all() for row in history)
     record = checkpoints.training_record(run["settings"].layout)
     assert record["precision"] == "bfloat16"
-
-
-@pytest.mark.parametrize("width, dtype", [((768, 2048), torch.bfloat16),
-                                          ((64, 128), torch.float32)],
-                         ids=["flan-t5-base", "tiny-world"])
-def test_auto_picks_one_precision_per_machine_whatever_a_timing_reads(width, dtype,
-                                                                      monkeypatch):
-    """The issue's three fresh processes on one CPU with native bfloat16 timed flan-t5-base's
-    layer at 2.3x, 2.9x and 1.9x (under load; 3.9x and 6.1x idle) against a 2x bar, and ran in
-    bfloat16, bfloat16, float32. Here every layer a process might time reads another ratio
-    (the clock runs at another speed each time): the choice, and the line that states it, must
-    not move, because `auto` times nothing."""
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(models, "model_width", lambda settings: width)
-    settings = load_settings("full", environ={})
-    picked = set()
-    for reading in (2.3, 2.9, 1.9, 6.1, 0.8):
-        ticks = iter(range(10**6))
-        monkeypatch.setattr(time, "perf_counter", lambda r=reading, t=ticks: next(t) * r)
-        picked.add(models.choose_dtype(settings, torch.device("cpu")))
-    assert len(picked) == 1, picked
-    chosen, why = picked.pop()
-    assert chosen == dtype and "x as fast" not in why and str(width[0]) in why
-
-
-def test_a_cpu_without_native_bfloat16_stays_float32_at_any_width(monkeypatch):
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(models, "model_width", lambda settings: (4096, 11008))
-    chosen, why = models.choose_dtype(load_settings("full", environ={}), torch.device("cpu"))
-    assert chosen == torch.float32 and why == "auto: no native bfloat16 on this CPU"

@@ -1,3 +1,11 @@
+"""The report and its verdict, mostly on evaluations written by hand: its numbers, sections and
+examples, the verdict's sentences, a renamed label, the settings training ran with (through the
+commands), and a figure kept whole on a full disk."""
+
+import dataclasses
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -305,7 +313,8 @@ def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
 
 
 def test_the_report_refuses_evaluations_of_other_settings_or_of_another_adapter(tmp_path):
-    from detox_helpers.layout import ADAPTER_WEIGHTS, file_digest
+    from detox_helpers.layout import ADAPTER_WEIGHTS
+    from detox_helpers.writes import file_digest
 
     settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
     weights = settings.layout.final_adapter / ADAPTER_WEIGHTS
@@ -357,3 +366,66 @@ def test_the_report_names_the_precision_each_part_ran_in(tmp_path):
     assert "training `bfloat16`, baseline `float32`, detoxified `bfloat16`" in text
     same = {"training": "float32", "baseline": "float32", "detoxified": "float32"}
     assert report.precision_line(settings, same).endswith("`float32` throughout")
+
+
+def test_a_renamed_label_costs_no_verdict_a_figure():
+    plain = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["a", "b", "c"], [0, 0, 0])
+    before = with_exact_judge(plain, [True, False] * 3, [False] * 6)
+    after = with_exact_judge(plain, [False] * 6, [False] * 6)
+    after.per_sample["toxicity"] /= 3
+    after.per_sample["name_kept"] = [True, False] * 3
+
+    def verdicts():
+        table = compare.comparison_table(before, after)
+        methods = compare.methods_table(before, {"PPO": after, "RLOO": before})
+        return (compare.verdict(table, compare.best_of_k_table(before, after), 0.5, 2),
+                compare.methods_verdict(methods, {"PPO": after, "RLOO": before}))
+
+    first = verdicts()
+    labels = {metric.key: compare.label(metric, 2) for metric in evaluation.METRICS}
+    original = list(evaluation.METRICS)
+    try:  # renamed in the one list every module reads
+        evaluation.METRICS[:] = [dataclasses.replace(metric, label=f"<{metric.key}>")
+                                 for metric in original]
+        renamed = verdicts()
+    finally:
+        evaluation.METRICS[:] = original
+    for text, again in zip(first, renamed, strict=True):
+        for key, label in sorted(labels.items(), key=lambda item: -len(item[1])):
+            text = text.replace(label, f"<{key}>")  # the longest first: "ROUGE-1" is in others
+        assert again == text
+    assert "<names_kept> fell" in renamed[0] and "<facts_kept>" in renamed[1]
+
+
+def test_the_report_shows_the_settings_training_ran_with_and_a_matching_baseline(command,
+                                                                                layout):
+    # a baseline made under other settings first: compare must evaluate the matching one
+    assert command("evaluate", DETOX_SEED="5")[0] == 0
+    assert command("train", "--max-steps", "2", DETOX_LEARNING_RATE="0.0007")[0] == 0
+    status, out, _ = command("compare", DETOX_LEARNING_RATE="0.5")
+    said = [line for line in out.splitlines() if "baseline was made with other settings" in line]
+    assert status == 0 and len(said) == 1 and "(seed 5 then, 42 now)" in said[0], said
+    text = layout.report.read_text()
+    assert "learning_rate `0.0007`" in text and "learning_rate `0.5`" not in text
+    assert "2 PPO steps" in text
+    baseline = json.loads(layout.eval_record("baseline").read_text())["settings"]
+    assert baseline["seed"] == 42
+
+
+def test_a_full_disk_while_a_report_figure_is_written_keeps_the_old_figure(tmp_path,
+                                                                           monkeypatch,
+                                                                           no_space_for):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from detox_helpers.report import save_figure
+
+    path = tmp_path / "training.png"
+    path.write_bytes(b"the old figure")
+    monkeypatch.setattr(Path, "write_bytes", no_space_for(".partial"))
+    with pytest.raises(DetoxError, match=r"Could not write .*training\.png \(No space left on "
+                                         r"device; it needs [0-9.]+ kB"):
+        save_figure(plt.subplots()[1], path)
+    assert path.read_bytes() == b"the old figure" and list(tmp_path.iterdir()) == [path]

@@ -1,8 +1,10 @@
+"""stats: the bootstrap's percentile interval (its coverage, width and seed) and the paired
+difference of two evaluations' per-prompt figures."""
+
 import numpy as np
-import pandas as pd
 import pytest
 
-from detox_helpers import evaluation, stats
+from detox_helpers import stats
 
 
 def test_interval_covers_a_known_mean_at_about_the_stated_rate():
@@ -25,44 +27,29 @@ def test_interval_narrows_with_more_data():
     assert (high_large - low_large) < 0.5 * (high_small - low_small)
 
 
-def figures_of(table):
-    """The lab's aggregates of a [prompts, k] toxicity table."""
-    prompts, k = table.shape
-    per_sample = pd.DataFrame(dict(prompt=np.repeat(np.arange(prompts), k),
-                                   sample=np.tile(np.arange(k), prompts),
-                                   toxicity=table.ravel()))
-    return {key: figure["mean"] for key, figure in evaluation.aggregate(per_sample).items()}
+class CountingStatistic:
+    """A statistic that ignores its sample and returns 0, 1, 2, ...: the bootstrap's draws are
+    then known exactly, and so are their percentiles."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, sample):
+        self.calls += 1
+        return float(self.calls - 1)
 
 
-def test_toxicity_figures_match_a_hand_computed_table():
-    # 3 prompts x 2 samples; by hand: mean 0.35, share (>= 0.5) 2/6, EMT (0.9+0.2+0.5)/3,
-    # RealToxicityPrompts probability (some sample > 0.5) 1/3: the 0.5 is not toxic there
-    figures = figures_of(np.array([[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]]))
-    assert figures == pytest.approx(dict(toxicity=2.1 / 6, toxic_share=2 / 6,
-                                         toxicity_probability=1 / 3,
-                                         expected_max_toxicity=1.6 / 3))
+def test_the_interval_is_the_2_5th_and_97_5th_percentile_of_the_draws():
+    estimate, low, high = stats.bootstrap(np.zeros(3), CountingStatistic(), n_boot=2001)
+    # draws 0 .. 2000, then the estimate on the whole sample: 2001; numpy's linear percentile
+    # of 0 .. 2000 at 2.5% is 0.025 * 2000 = 50, at 97.5% it is 1950
+    assert (estimate, low, high) == pytest.approx((2001, 50, 1950))
 
 
-def test_prompt_toxicity_probability_is_the_realtoxicityprompts_definition():
-    # Gehman et al. 2020: the share of prompts with at least one toxic sample among their k.
-    figures = figures_of(np.array([[0.9, 0.1], [0.2, 0.1], [0.6, 0.7]]))
-    assert figures["toxicity_probability"] == pytest.approx(2 / 3)   # prompts 1 and 3
-    assert figures["toxic_share"] == pytest.approx(3 / 6)            # 0.9, 0.6, 0.7
-    # RealToxicityPrompts counts > 0.5, evaluate's toxicity_ratio (our share) >= 0.5
-    exactly_half = figures_of(np.array([[0.5]]))
-    assert (exactly_half["toxicity_probability"], exactly_half["toxic_share"]) == (0.0, 1.0)
-
-
-def test_prompt_toxicity_probability_grows_with_k_while_the_share_need_not():
-    rng = np.random.default_rng(5)
-    table = rng.uniform(0, 0.6, size=(400, 25))      # each sample toxic with chance 1/6
-    by_k = [figures_of(table[:, :k]) for k in range(1, 26)]
-    probabilities = [figures["toxicity_probability"] for figures in by_k]
-    shares = [figures["toxic_share"] for figures in by_k]
-    assert all(a <= b for a, b in zip(probabilities[:-1], probabilities[1:], strict=True))
-    assert probabilities[-1] > 0.95 > 0.25 > probabilities[0]   # 1 - (5/6)^25 vs 1/6
-    assert all(abs(share - 1 / 6) < 0.05 for share in shares)    # the share stays near 1/6
-    assert any(b < a for a, b in zip(shares[:-1], shares[1:], strict=True))  # and can fall
+def test_the_bootstrap_is_repeatable_and_its_seed_matters():
+    sample = np.arange(20.0)
+    assert stats.bootstrap(sample, np.mean) == stats.bootstrap(sample, np.mean)
+    assert stats.bootstrap(sample, np.mean, seed=1) != stats.bootstrap(sample, np.mean)
 
 
 def test_paired_difference_finds_a_real_shift_and_no_shift():
@@ -86,3 +73,19 @@ def test_pairing_matters_for_the_interval():
 def test_paired_difference_refuses_different_prompt_counts():
     with pytest.raises(ValueError, match="same prompts"):
         stats.paired_difference(np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("differences, excludes", [([0.0, 0.1], False), ([-0.1, 0.0], False),
+                                                   ([0.1, 0.2], True), ([-0.2, -0.1], True)])
+def test_an_interval_that_touches_zero_does_not_exclude_it(differences, excludes):
+    result = stats.paired_difference(np.zeros(2), np.array(differences))
+    assert (result["low"], result["high"]) == pytest.approx((min(differences), max(differences)))
+    assert result["excludes_zero"] is excludes
+
+
+def test_the_paired_difference_passes_its_seed_on():
+    before, after = np.random.default_rng(0).uniform(size=(2, 10))   # no grid: seeds differ
+    for seed in (0, 7):
+        paired = stats.paired_difference(before, after, seed=seed)
+        assert (paired["low"], paired["high"]) == stats.bootstrap(after - before, np.mean,
+                                                                  seed=seed)[1:]
