@@ -20,22 +20,18 @@ import numpy as np
 import torch
 
 from .errors import DetoxError, SettingsMismatch
-from .layout import (
-    ADAPTER_WEIGHTS,
-    REPLACED,
-    Layout,
+from .layout import ADAPTER_WEIGHTS, REPLACED, Layout, partial, shown
+from .locks import check_free
+from .models import weights_precision
+from .settings import Settings
+from .writes import (
     file_digest,
     finish_replacing,
-    partial,
     replace_folder,
-    shown,
     size_of,
     write_atomically,
     writing,
 )
-from .locks import check_free
-from .models import weights_precision
-from .settings import Settings
 
 STATE_FILE = "state.pt"
 VALUE_HEAD_FILE = "value_head.safetensors"
@@ -189,7 +185,7 @@ def where_to_continue(layout: Layout, command: str = "resume=True (`python -m de
 
 def finish_replacements(layout: Layout) -> None:
     """Tidy what a stop in the middle of replacing a checkpoint or the final adapter left
-    (layout.replace_folder): the new copy kept, or the old one put back."""
+    (writes.replace_folder): the new copy kept, or the old one put back."""
     replaced = [old.with_name(old.name.removesuffix(REPLACED))
                 for old in layout.checkpoints_dir.glob(f"*{REPLACED}")]
     for folder in [*replaced, layout.final_adapter]:

@@ -113,7 +113,7 @@ def run_lab(profile: str | None) -> None:
 def checked_settings():
     """The settings of a command, checked before any long work: the artifacts folder can be
     written. (On the tiny profile each notebook's first cell checks the shipped world.)"""
-    from .layout import check_writable
+    from .writes import check_writable
 
     settings = load_settings()
     for folder in [settings.artifacts, *settings.layout.written_folders()]:
@@ -164,9 +164,10 @@ def make_adapter(output: str | None) -> None:
     from transformers import AutoModelForSeq2SeqLM
 
     from .data import load_splits
-    from .layout import partial, replace_folder, writing
+    from .layout import partial
     from .models import check_lora_targets, from_pretrained, load_tokenizer, pick_device
     from .sft import lora_config, train_instruct_adapter
+    from .writes import replace_folder, writing
 
     settings = checked_settings()
     train_split = load_splits(settings)["train"]

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from . import sources
 from .errors import DetoxError
-from .layout import partial, shown, writing
+from .layout import partial, shown
 from .settings import Settings
+from .writes import writing
 
 # 3: rows with a blank summary are dropped, and blank references left out (dialogsum_columns).
 CACHE_VERSION = 3

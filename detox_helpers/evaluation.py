@@ -21,18 +21,12 @@ import torch
 from . import stats
 from .errors import DetoxError
 from .generation import generate, sampling_kwargs
-from .layout import (
-    ADAPTER_WEIGHTS,
-    check_result_name,
-    check_writable,
-    file_digest,
-    shown,
-    write_together,
-)
+from .layout import ADAPTER_WEIGHTS, check_result_name, shown
 from .locks import check_free
 from .models import pick_device, pick_dtype, weights_precision
 from .reward import RewardModel, reward_texts
 from .settings import Settings
+from .writes import check_writable, file_digest, write_together
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import os
 from contextlib import contextmanager
 
 from .errors import DetoxError
-from .layout import Layout, check_writable, shown
+from .layout import Layout, shown
+from .writes import check_writable
 
 HOLDER = "LAB_LOCK_HOLDER"  # set for the kernels a command starts: the process id that holds it
 

@@ -12,9 +12,9 @@ import torch
 
 from .errors import DetoxError
 from .generation import time_estimate
-from .layout import check_writable
 from .locks import check_free
 from .settings import Settings
+from .writes import check_writable
 
 
 def check_plan(settings: Settings, steps: int, train_rows: int | None = None,

@@ -16,8 +16,9 @@ import pandas as pd
 
 from . import compare, plots, verdicts, words
 from .evaluation import ROUGE_CONFIGURATION, Evaluation
-from .layout import shown, write_atomically
+from .layout import shown
 from .settings import Settings
+from .writes import write_atomically
 
 # Every setting that shapes the figures, in the groups the report lists them.
 REPORTED_SETTINGS = {

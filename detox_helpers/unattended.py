@@ -16,8 +16,9 @@ from types import SimpleNamespace
 from jupyter_client.manager import AsyncKernelManager
 
 from .errors import DetoxError, user_error_names
-from .layout import shown, write_atomically
+from .layout import shown
 from .settings import Settings
+from .writes import write_atomically
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -85,7 +86,7 @@ def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
 
 def keep_whole(folder: Path) -> None:
     """papermill writes the executed copies in `folder` whole (aside, then renamed in, as
-    layout.write_atomically): a full disk is one error line naming the copy and the space it
+    writes.write_atomically): a full disk is one error line naming the copy and the space it
     needed, not a traceback, and the last whole copy stays."""
     from papermill.iorw import LocalHandler, papermill_io
 

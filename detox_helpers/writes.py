@@ -1,0 +1,173 @@
+"""Writing files and folders whole: a file replaced in one step (several together), a folder
+renamed into place without a gap, and a write that fails (no space, a size limit, a read-only
+folder) as one error naming what it wrote and, out of room, the space it needed. The names of
+the places are layout's.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import DetoxError
+from .layout import PARTIAL, aside, shown
+
+try:
+    import resource  # Unix: the file-size limit a full-disk message states
+except ImportError:
+    resource = None
+
+
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Replace `path` with `text` in one step: a stop mid-write leaves the previous file, a
+    failed write (no space, a size limit, read-only) too, and is one error naming the path."""
+    write_together({path: text})
+
+
+def write_together(texts: dict[Path, str | bytes]) -> None:
+    """Replace each path with its text (or bytes): all are written aside first, then renamed
+    into place, so a failed write replaces none of them."""
+    # A plain open (not mkstemp, which makes the file private) keeps the usual permissions.
+    scratch = {path: path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}") for path in texts}
+    try:
+        for path, text in texts.items():
+            data = text.encode() if isinstance(text, str) else text
+            with writing(scratch[path], shown(path), needed=len(data)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                scratch[path].write_bytes(data)
+        for path in texts:
+            os.replace(scratch[path], path)
+    finally:  # after a stop or a failure, no scratch file is left behind
+        for file in scratch.values():
+            file.unlink(missing_ok=True)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def size_of(path: Path) -> int:
+    """Bytes in a file, or in all the files of a folder (0 where there is nothing)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def amount(size: int) -> str:
+    """A number of bytes as people read it: 512 bytes, 17.2 kB, 3.4 MB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+OUT_OF_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def file_size_limit() -> int | None:
+    """The process's file-size limit in bytes (`ulimit -f`), None where there is none."""
+    if resource is None:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if limit == resource.RLIM_INFINITY else limit
+
+
+def out_of_room(error: BaseException, scratch: Path) -> int | None:
+    """ENOSPC, EFBIG or EDQUOT where `error` is a write that ran out of room, also as libraries
+    report it in their own words (safetensors: "os error 27"; torch.save: a RuntimeError, and a
+    file cut off at the size limit); None for any other failure."""
+    code = getattr(error, "errno", None)
+    if code is None:
+        said = re.search(r"os error (\d+)", str(error))
+        code = int(said.group(1)) if said else None
+    limit = file_size_limit()
+    if code is None and limit and isinstance(error, RuntimeError):
+        files = [scratch] if scratch.is_file() else scratch.rglob("*") if scratch.is_dir() else []
+        code = errno.EFBIG if any(p.stat().st_size >= limit for p in files if p.is_file()) \
+            else None
+    return code if code in OUT_OF_ROOM else None
+
+
+def space_note(code: int, scratch: Path, needed: int | None) -> str:
+    """What a write that ran out of room (`code`, from out_of_room) needed, and the room there
+    was: the file-size limit (EFBIG) or the disk's free space. `needed` None: more than what
+    was written before the failure."""
+    need = f"it needs {amount(needed)}" if needed else \
+        f"it needed more than the {amount(size_of(scratch))} written before it failed"
+    limit = file_size_limit()
+    if code == errno.EFBIG:
+        return need + (f", over the file-size limit of {amount(limit)} (`ulimit -f`)"
+                       if limit else "")
+    try:
+        return need + f", {amount(shutil.disk_usage(scratch.parent).free)} free on that disk"
+    except OSError:
+        return need
+
+
+@contextmanager
+def writing(scratch: Path, what: str, failures: tuple = (Exception,), needed: int | None = None):
+    """Around writes into `scratch` (a file or a folder on its way into place): a failure (no
+    space, a size limit, a read-only folder; of the kinds `failures` names) removes `scratch`
+    and is one error naming `what` and, out of room, the space it needed (`needed` bytes, or
+    more than was written), with nothing replaced; a stop (Ctrl-C) or another error removes it
+    too and goes on."""
+    try:
+        yield
+    except BaseException as error:
+        code = out_of_room(error, scratch)
+        room = f"; {space_note(code, scratch, needed)}" if code else ""  # before scratch goes
+        if scratch.is_dir():
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            scratch.unlink(missing_ok=True)
+        if isinstance(error, DetoxError) or not isinstance(error, failures):
+            raise
+        said = str(error).strip()
+        cause = os.strerror(code) if code else getattr(error, "strerror", None) or (
+            said.splitlines()[0][:200] if said else type(error).__name__)
+        raise DetoxError(f"Could not write {what} ({cause}{room}); nothing was replaced. Free "
+                         "some space or make the folder writable, then run again.") from None
+
+
+def check_writable(folder: Path) -> Path:
+    """Make sure `folder` can be created and written, before any long work writes into it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise DetoxError(f"Cannot write into {folder} ({reason}): set DETOX_ARTIFACTS_DIR "
+                         "(artifacts_dir) to a folder you can write.") from None
+    return folder
+
+
+def finish_replacing(folder: Path) -> None:
+    """Finish or undo a replacement of `folder` that a stop interrupted: with the new copy in
+    place, delete the old one; with none in place (stopped between the two renames), put the
+    old one back."""
+    old = aside(folder)
+    if old.exists():
+        if folder.exists():
+            shutil.rmtree(old)
+        else:
+            old.rename(folder)
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Put the whole folder `new` where `folder` is, never leaving a gap: the old copy moves
+    aside, `new` is renamed in, then the old copy is deleted. A stop at any moment leaves the old
+    folder or the new one whole (and finish_replacing tidies up)."""
+    finish_replacing(folder)
+    if folder.exists():
+        folder.rename(aside(folder))
+    new.rename(folder)
+    finish_replacing(folder)
