@@ -57,7 +57,8 @@ book: install
 # test kills, with its change (mutmut's log: artifacts/mutate.log)
 MUTANTS := 'detox_helpers.stats.*' 'detox_helpers.evaluation.*' 'detox_helpers.reward.*' \
 	'detox_helpers.ppo.*' 'detox_helpers.logprobs.*' 'detox_helpers.generation.x_trim__*' \
-	'detox_helpers.generation.x_bucketed__*' 'detox_helpers.compare.*' 'detox_helpers.words.*'
+	'detox_helpers.generation.x_bucketed__*' 'detox_helpers.compare.*' 'detox_helpers.verdicts.*' \
+	'detox_helpers.words.*'
 mutate: install
 	rm -rf mutants && mkdir -p artifacts
 	$(VENV)/bin/mutmut run $(MUTANTS) > artifacts/mutate.log 2>&1 || { tail -c 3000 artifacts/mutate.log; exit 1; }

@@ -5,12 +5,13 @@ starting and the trained policy, compare), executed through papermill as the com
 them (`detox_helpers.tiny.claims.measure`). Prints the median, minimum and maximum of each
 figure over the seeds, and in how many seeds each claim held; with `--readme` writes that
 table into README.md's "What you will see" (between its markers), so the README's figures come
-from this script, never from a hand, and in how many seeds each claim held into
-detox_helpers/tiny/seed-table.json, which the verdicts read.
+from this script, never from a hand; in how many seeds each claim held into
+detox_helpers/tiny/seed-table.json, which the verdicts read; and every seed's figures into
+benchmarks/tiny-seeds.json, kept in the repository, so that anyone can recompute the medians.
 
-    .venv/bin/python benchmarks/tiny_seeds.py --seeds 42,0,1,2,3 --readme
+    .venv/bin/python benchmarks/tiny_seeds.py --seeds 42,0,1,2,3,4,5,6,7,8 --readme
     .venv/bin/python benchmarks/tiny_seeds.py --readme \
-        --from-json artifacts/benchmarks/tiny-seeds.json   # the table again, no measuring
+        --from-json benchmarks/tiny-seeds.json   # the table again from the kept figures
 
 The claims (`detox_helpers.tiny.claims.CLAIMS`, asserted by the tests) are each counted over
 the seeds.
@@ -56,6 +57,8 @@ TRAINING_ROWS = [
 # What the seed table knows, for the verdicts (compare.verdict's `seeds`): shipped beside the
 # claims and read by claims.seed_table.
 SEED_TABLE = Path(claims.__file__).with_name("seed-table.json")
+# Every seed's figures behind the README's table, kept in the repository (--readme writes it).
+PER_SEED = Path(__file__).with_name("tiny-seeds.json")
 
 
 def machine() -> str:
@@ -74,12 +77,15 @@ def spread(values, digits: int) -> str:
             f"{values.max():.{digits}f}]")
 
 
-def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) -> str:
+def table(measured: dict) -> str:
+    """The README's table from a measurement (what main writes: seeds, seconds, machine,
+    written, and every seed's figures in results); the claims are read again from them."""
+    results, seeds, on = measured["results"], measured["seeds"], measured["machine"]
     target = results[0]["kl_target"]
     lines = [f"Tiny profile, {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
              f"median [min, max] over seeds; {on}; "
-             f"{np.median(seconds):.0f} s per seed; `benchmarks/tiny_seeds.py`, "
-             f"{datetime.now(UTC):%Y-%m-%d}.", "",
+             f"{np.median(measured['seconds']):.0f} s per seed; `benchmarks/tiny_seeds.py`, "
+             f"{measured['written']}; every seed's figures: `benchmarks/tiny-seeds.json`.", "",
              "| figure | before | PPO after | RLOO after (notebook 06) |", "|---|---|---|---|"]
     with_rloo = all("rloo_toxicity_after" in r for r in results)
     every = metrics_with(EXACT_JUDGE)  # the lab's figures and the exact judge's
@@ -108,10 +114,12 @@ def table(results: list[dict], seeds: list[int], seconds: list[float], on: str) 
     return "\n".join(lines)
 
 
-def seed_summary(results: list[dict], seeds: list[int], on: str) -> dict:
+def seed_summary(measured: dict) -> dict:
     """In how many seeds each claim held, and PPO's interval lay below best-of-k's: what the
-    verdicts say of fragility (compare.verdict's `seeds`)."""
-    return dict(seeds=seeds, machine=on, written=f"{datetime.now(UTC):%Y-%m-%d}",
+    verdicts say of fragility (verdicts.verdict's `seeds`)."""
+    results = measured["results"]
+    return dict(seeds=measured["seeds"], machine=measured["machine"],
+                written=measured["written"],
                 ppo_below_best_of_k=sum(r["ppo_minus_best_of_k_high"] < 0 for r in results),
                 claims={claim: sum(bool(holds(r)) for r in results)
                         for claim, holds in claims.CLAIMS})
@@ -143,8 +151,9 @@ def main() -> None:
     parser.add_argument("--from-json", metavar="FILE",
                         help="write the table of an earlier run's --output (claims changed since "
                              "are read again from its figures) instead of measuring")
-    parser.add_argument("--output",
-                        default=str(Layout(default_artifacts_dir()).benchmarks / "tiny-seeds.json"))
+    parser.add_argument("--output", help="where every seed's figures go (default: "
+                        "benchmarks/tiny-seeds.json with --readme, else the artifacts folder's "
+                        "benchmarks/)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     # read as DETOX_* variables are, so each value takes its setting's type
@@ -153,10 +162,11 @@ def main() -> None:
                          "drop --set and --without-rloo")
     changed = {f"DETOX_{item.partition('=')[0].upper()}": item.partition("=")[2]
                for item in args.set}
-    results, seconds = [], []
     if args.from_json:
-        saved = json.loads(Path(args.from_json).read_text())
-        seeds, results, seconds = saved["seeds"], saved["results"], saved["seconds"]
+        measured = json.loads(Path(args.from_json).read_text())
+    else:
+        measured = dict(seeds=seeds, seconds=[], machine=machine(),
+                        written=f"{datetime.now(UTC):%Y-%m-%d}", results=[])
     for seed in [] if args.from_json else seeds:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
@@ -164,24 +174,24 @@ def main() -> None:
             ensure_tiny_world(settings)
             figures = claims.measure(settings, functools.partial(through_papermill, settings),
                                      rloo=not args.without_rloo)
-        seconds.append(time.perf_counter() - started)
-        results.append(figures)
+        measured["seconds"].append(time.perf_counter() - started)
+        measured["results"].append(figures)
         rloo = ("" if args.without_rloo else f"; RLOO {figures['rloo_toxicity_after']:.3f}, "
                 f"broken: {claims.rloo_failed(figures)}")
-        print(f"seed {seed}: {seconds[-1]:.0f} s; claims broken: {claims.failed(figures)}; "
-              f"toxicity {figures['toxicity_before']:.3f} -> {figures['toxicity_after']:.3f}"
-              f"{rloo}", flush=True)
-    text = table(results, seeds, seconds, saved["machine"] if args.from_json else machine())
+        print(f"seed {seed}: {measured['seconds'][-1]:.0f} s; claims broken: "
+              f"{claims.failed(figures)}; toxicity {figures['toxicity_before']:.3f} -> "
+              f"{figures['toxicity_after']:.3f}{rloo}", flush=True)
+    text = table(measured)
     print("\n" + text)
+    output = args.output or (PER_SEED if args.readme else
+                             Layout(default_artifacts_dir()).benchmarks / "tiny-seeds.json")
     if not args.from_json:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(dict(seeds=seeds, seconds=seconds,
-                                                     machine=machine(), results=results), indent=2))
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(measured, indent=1) + "\n")
     if args.readme:
         write_readme(text)
-        summary = seed_summary(results, seeds, saved["machine"] if args.from_json else machine())
-        SEED_TABLE.write_text(json.dumps(summary, indent=1) + "\n")
-        print(f"\nwritten into {README} and {SEED_TABLE}")
+        SEED_TABLE.write_text(json.dumps(seed_summary(measured), indent=1) + "\n")
+        print(f"\nwritten into {README}, {SEED_TABLE} and {output}")
 
 
 if __name__ == "__main__":
