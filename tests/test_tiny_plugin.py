@@ -33,7 +33,7 @@ def notebook_cells() -> dict[str, str]:
         for number, cell in enumerate(nbformat.read(path, as_version=4).cells):
             if cell.cell_type == "code":
                 cells[f"{path.name}:{number}"] = "\n".join(
-                    line for line in cell.source.splitlines() if not line.lstrip()[:1] in "%!")
+                    line for line in cell.source.splitlines() if line.lstrip()[:1] not in "%!")
     return cells
 
 
