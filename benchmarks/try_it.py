@@ -1,7 +1,7 @@
 """Every "Try it" item of the notebooks, run as written on the tiny world (seed 42, the demo's),
 with the figures their texts quote: the notebooks' "What we saw" come from this script.
 
-Each item is the cell change `detox_helpers.tiny.exercises` holds (the same one the tests make);
+Each item is the cell change `detox_helpers.tiny.try_it` holds (the same one the tests make);
 the notebooks run in this process, in one scratch artifacts folder: the default run first, then
 the named runs of notebook 04, each evaluated by notebook 05, then notebook 05's own items.
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from detox_helpers.layout import Layout, default_artifacts_dir
-from detox_helpers.tiny.exercises import item
+from detox_helpers.tiny.try_it import item
 from detox_helpers.unattended import run_notebook_here
 
 RUNS = ("kl-free", "lr-x10", "position-0")

@@ -1,6 +1,6 @@
 """Every "Try it" item runs as written and does what its text tells the learner to expect.
 
-Each test makes the item's exact change (`detox_helpers.tiny.exercises`: what it types must
+Each test makes the item's exact change (`detox_helpers.tiny.try_it`: what it types must
 stand in the notebook's "Try it" text) and checks the direction the text states, with a margin.
 Training items run 30 steps, not the text's 160, and are compared with the demo run's same
 steps: a run is seeded step by step, so its first steps are those of the longer run.
@@ -14,7 +14,7 @@ import pytest
 from detox_helpers.checkpoints import training_record
 from detox_helpers.layout import Layout
 from detox_helpers.ppo import REWARD_MODULE
-from detox_helpers.tiny.exercises import ITEMS, item, with_edits
+from detox_helpers.tiny.try_it import ITEMS, item, with_edits
 from detox_helpers.unattended import run_notebook_here
 
 # steps of a named run (notebooks 04 and 06): enough for each item's direction to show with a
