@@ -1,7 +1,5 @@
-"""What a training loop, PPO's (notebook 04) or RLOO's (notebook 06), needs and teaches nothing:
-the plan checked before the long work, and each step seeded, timed and shown on a progress bar.
-The loops themselves are the notebooks'.
-"""
+"""What PPO's loop (notebook 04) and RLOO's (notebook 06) need and teach nothing: the plan
+checked before the long work; each step seeded, timed and shown on a progress bar."""
 
 from __future__ import annotations
 
@@ -19,10 +17,9 @@ from .writes import check_writable
 
 def check_plan(settings: Settings, steps: int, train_rows: int | None = None,
                rloo_k: int | None = None) -> int:
-    """Before any long work: at least one step; for RLOO, `rloo_k` dividing batch_size (RLOO
-    draws as many summaries a step as PPO, as prompts x k); a batch the train split can fill
-    (where the caller knows its `train_rows`); a run folder that can be written and that no
-    other command is writing. Returns the prompts a step takes."""
+    """Before any long work: at least one step; for RLOO, `rloo_k` dividing batch_size (as many
+    summaries a step as PPO, as prompts x k); a batch `train_rows` can fill (where given); a
+    writable run folder no other command is writing. Returns the prompts a step takes."""
     if steps < 1:
         raise DetoxError(f"--max-steps (max_steps) is {steps}: train at least 1 step.")
     if rloo_k and settings.batch_size % rloo_k:
@@ -40,13 +37,11 @@ def check_plan(settings: Settings, steps: int, train_rows: int | None = None,
 
 def steps(settings: Settings, history: list, total: int, desc: str, after_step=None,
           shown: bool = True):
-    """`for step in steps(settings, history, total, "RLOO"):` the steps from the first not yet
-    in `history` (so a resumed run goes on where it stopped) to `total`; the loop body appends
-    one row per step. Before each step, torch's and numpy's seeds set by (seed, step)
-    (sampling, LoRA dropout, trl's mini-batch shuffle), so that a resumed run repeats an
-    uninterrupted one; after it, the step's time in the row's `seconds`, then `after_step()`.
-    A progress bar (where `shown`: one process of several shows it), and after the first step
-    the time the rest will take."""
+    """`for step in steps(settings, history, total, "RLOO"):` from the first step not in
+    `history` (a resumed run goes on) to `total`; the body appends one row a step. Each step
+    seeded by (seed, step) (torch: sampling, LoRA dropout; numpy: trl's mini-batch shuffle), so
+    a resumed run repeats an uninterrupted one; then its time in the row's `seconds`, and
+    `after_step()`. A progress bar where `shown`, and after the first step the time left."""
     from tqdm.auto import tqdm
 
     done_before = len(history)

@@ -1,8 +1,5 @@
-"""trl 0.11.4's PPO trainer as the lab runs it: `FirstTokenPPOTrainer`, trl's trainer with one
-method changed (a repair of its loss mask, and its scoring passes over the whole batch), the
-Accelerate set-up its value-head model needs on the CPU, and trl's deprecation notices kept
-out of the notebooks. trl is pinned on purpose (see docs/design.md).
-"""
+"""trl 0.11.4 (pinned on purpose, see docs/design.md) as the lab runs it: its PPO trainer with
+one method changed, the Accelerate set-up its value-head model needs, its notices silenced."""
 
 from __future__ import annotations
 
@@ -28,7 +25,8 @@ class FirstTokenPPOTrainer(PPOTrainer):
     for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
     first generated token, never reaches the loss (trl issue #176 asked about this mask). A
     policy whose summaries open with a rude word (an adjective before the first name) could then
-    never learn to stop. Here position 0 counts for every response that has a token after the start token.
+    never learn to stop. Here position 0 counts for every response that has a token after the
+    start token.
 
     Built like trl's; it also sets `scoring_in_one_pass` for the model.
     """
@@ -70,11 +68,10 @@ def one_scoring_pass(model) -> bool:
 
 
 def set_up_accelerate(device: torch.device) -> None:
-    """Call before building trl's value-head model. Accelerate keeps one process state per
-    process, made by whoever asks first; the value-head model asks it for the process's device
-    when it is built, and made there on the CPU it is not a CPU state, which the trainer's
-    `Accelerator(cpu=True)` (notebook 04's `accelerator_kwargs` on the CPU) then finds in its
-    way with several CPU processes under torchrun. So on the CPU it is made here first."""
+    """Call before building trl's value-head model, which asks Accelerate's process state (one
+    a process, made by whoever asks first) for the device: made there, on the CPU it is no CPU
+    state, and with several CPU processes under torchrun the trainer's `Accelerator(cpu=True)`
+    (notebook 04's `accelerator_kwargs`) finds it in its way. So on the CPU it is made here."""
     if torch.device(device).type == "cpu":
         from accelerate import PartialState
 

@@ -1,8 +1,5 @@
-"""Writing files and folders whole: a file replaced in one step (several together), a folder
-renamed into place without a gap, and a write that fails (no space, a size limit, a read-only
-folder) as one error naming what it wrote and, out of room, the space it needed. The names of
-the places are layout's.
-"""
+"""Files and folders written whole (replaced in one step, renamed in without a gap), and a write
+that fails as one error naming it and, out of room, the space it needed."""
 
 from __future__ import annotations
 
