@@ -1,0 +1,33 @@
+"""docs/architecture.md describes today's code: one line for every module of the package, of
+the tiny world and of the course kit, and no line for a module that is gone."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {"detox_helpers": "The lab's support", "detox_helpers/tiny": "The offline miniature",
+            "detox_course": "The course kit"}
+
+
+def modules(folder: Path) -> set[str]:
+    return {path.stem for path in folder.glob("*.py") if not path.stem.startswith("__")}
+
+
+def described(text: str, heading: str) -> set[str]:
+    """The modules a list names, one a line (`- `name`: ...`), in the paragraph that opens
+    with `heading` and the list that follows it."""
+    block = text[text.index(heading):].split("\n\n", 2)[1]
+    return set(re.findall(r"^- `(\w+)`:", block, flags=re.MULTILINE))
+
+
+def test_the_architecture_page_lists_every_module_and_no_other():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    for folder, heading in PACKAGES.items():
+        assert described(text, heading) == modules(ROOT / folder), folder
+
+
+def test_the_reader_sees_a_missing_module(tmp_path):
+    (tmp_path / "kept.py").write_text("")
+    (tmp_path / "new.py").write_text("")
+    page = "The lab's support, here:\n\n- `kept`: a module.\n- `gone`: another.\n\nmore"
+    assert described(page, "The lab's support") == {"kept", "gone"} != modules(tmp_path)
