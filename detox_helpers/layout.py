@@ -100,6 +100,7 @@ class Layout:
         self.rloo_dir = self.run_root / "rloo"  # notebook 06: its statistics and adapter
         self.rloo_stats = self.rloo_dir / "stats.csv"
         self.rloo_adapter = self.rloo_dir / "final-adapter"
+        self.tensorboard = self.run_root / "tensorboard"  # trl's log, a folder per start
 
     def data_cache(self, key: str) -> Path:
         return self.root / "data" / f"dialogsum-{key}"

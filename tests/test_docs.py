@@ -31,3 +31,17 @@ def test_the_reader_sees_a_missing_module(tmp_path):
     (tmp_path / "new.py").write_text("")
     page = "The lab's support, here:\n\n- `kept`: a module.\n- `gone`: another.\n\nmore"
     assert described(page, "The lab's support") == {"kept", "gone"} != modules(tmp_path)
+
+
+def test_the_design_pages_tree_holds_every_place_a_run_writes(tmp_path):
+    from detox_helpers.layout import Layout
+
+    text = (ROOT / "docs" / "design.md").read_text()
+    tree = text[text.index("```\nartifacts/\n"):].split("```")[1]
+    layout = Layout(tmp_path)
+    places = [value.relative_to(tmp_path) for value in vars(layout).values()
+              if isinstance(value, Path) and value != tmp_path]
+    places += [Path("ppo-previous"), Path("executed"), Path("data")]  # the rest by their folder
+    missing = [str(place) for place in places if any(part not in tree for part in place.parts)]
+    assert not missing, f"not in docs/design.md's tree: {missing}"
+    assert "runs/<name>/" in tree
