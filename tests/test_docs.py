@@ -45,3 +45,11 @@ def test_the_design_pages_tree_holds_every_place_a_run_writes(tmp_path):
     missing = [str(place) for place in places if any(part not in tree for part in place.parts)]
     assert not missing, f"not in docs/design.md's tree: {missing}"
     assert "runs/<name>/" in tree
+
+
+def test_the_docs_name_only_test_files_and_modules_that_exist():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    tests = {path.name for path in (ROOT / "tests").glob("test_*.py")}
+    named = {(page.name, name) for page in pages
+             for name in re.findall(r"\b(test_\w+\.py)\b", page.read_text())}
+    assert not sorted((page, name) for page, name in named if name not in tests)
