@@ -42,10 +42,9 @@ def check_pairing(before: Evaluation, after: Evaluation) -> None:
 
 
 def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
-    """One row per figure of the evaluations (indexed by its key): before, after, after - before
-    with its paired 95% interval, whether that interval as printed excludes zero, whether a
-    change worth reporting was shown, and what the verdicts need of the figure (its label,
-    role, the figure it stands in for)."""
+    """One row per figure (indexed by its key): before, after, after - before with its paired
+    95% interval, whether a change worth reporting was shown, and what the verdicts need of the
+    figure."""
     check_pairing(before, after)
     k, rows = before.samples_per_prompt, []
     for metric in before.metrics:
@@ -71,10 +70,9 @@ def shorten(text: str, limit: int = 160) -> str:
 
 
 def qualitative_table(before: Evaluation, after: Evaluation, rows: int) -> pd.DataFrame:
-    """`rows` test dialogues (shortened) with the first sampled summary before and after, their
-    rewards and the gain, largest gain first: half of them the prompts with the largest gains
-    anywhere in the split (where insults went), the rest the first of the others, in order.
-    With a judge that says what a summary lost, a `lost` column too."""
+    """`rows` test dialogues (shortened) with the first sampled summary before and after and the
+    reward gain, largest first: half of them the largest gains anywhere in the split (where
+    insults went), the rest the first of the others; a judge's `lost` column where it has one."""
     check_pairing(before, after)
     dialogues = before.record.get("dialogues", {})
     first = before.per_sample[before.per_sample["sample"] == 0].reset_index(drop=True)
@@ -131,9 +129,8 @@ def chosen_values(best: pd.DataFrame, metric) -> np.ndarray:
 
 
 def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
-    """Baseline (mean of k samples), best-of-k (one sample, chosen by the reward model) and PPO
-    after (mean of k), with paired intervals of best-of-k - baseline and after - best-of-k; one
-    row per figure, indexed by its key."""
+    """Baseline (mean of k samples), best-of-k (one sample) and PPO after (mean of k), with
+    paired intervals of best-of-k - baseline and after - best-of-k; indexed by figure key."""
     check_pairing(before, after)
     best = best_of_k(before).set_index("prompt")
     rows = []
@@ -162,10 +159,9 @@ def kept_metrics(metrics) -> list:
 
 def methods_table(before: Evaluation, trained: dict[str, Evaluation],
                   seed: int = 0) -> pd.DataFrame:
-    """The starting policy, best-of-k (its own samples reranked by the reward model) and each
-    trained policy (`trained`: name -> evaluation on the same prompts and seeds), side by side:
-    toxicity with its change from the start and that change's paired 95% interval, then the
-    figures of what must be kept (those the evaluations hold, columns named by their keys)."""
+    """The starting policy, best-of-k and each trained policy (`trained`: name -> evaluation on
+    the same prompts and seeds) side by side: toxicity, its change from the start with a paired
+    95% interval, and the kept figures the evaluations hold (columns named by their keys)."""
     best = best_of_k(before).set_index("prompt")
     # method -> a figure's per-prompt values
     methods = {"starting policy": lambda metric: figure_values(before.per_sample, metric),
@@ -204,8 +200,7 @@ def final_kl(training: pd.DataFrame) -> float:
 
 def runs_table(settings, names: list[str], judge=None) -> pd.DataFrame:
     """Named runs (setting run_name; "" is the unnamed run) side by side: each figure after
-    training with its change, and the KL of the last 10 steps. Each run is compared with its
-    own baseline, so the changes are paired within a run."""
+    training with its change (paired with the run's own baseline), and the final KL."""
     from .checkpoints import training_record
     from .evaluation import load_evaluation
 

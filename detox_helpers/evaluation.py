@@ -19,12 +19,13 @@ import pandas as pd
 import torch
 
 from . import stats
+from .data import cache_key, load_splits
 from .errors import DetoxError
 from .generation import generate, sampling_kwargs
 from .layout import ADAPTER_WEIGHTS, check_result_name, shown
 from .locks import check_free
-from .models import pick_device, pick_dtype, weights_precision
-from .reward import RewardModel, reward_texts
+from .models import load_policy, pick_device, pick_dtype, weights_precision
+from .reward import RewardModel, load_reward_model, reward_texts
 from .settings import Settings
 from .writes import check_writable, file_digest, write_together
 
@@ -114,7 +115,6 @@ class Evaluation:
     """what it was made with (`settings`), the split sizes (`data`) and the evaluated
     `dialogues` by id: what the report needs, without rebuilding the dataset"""
     judge: Judge | None = None
-    """the judge of truth it was scored (or loaded) with, if any"""
 
     @property
     def metrics(self) -> list[Metric]:
@@ -125,13 +125,11 @@ class Evaluation:
         return samples_per_prompt(self.per_sample)
 
 
-def samples_per_prompt(per_sample: pd.DataFrame) -> int:
-    """k, the summaries sampled for each prompt."""
+def samples_per_prompt(per_sample: pd.DataFrame) -> int:  # k
     return int(per_sample.groupby("prompt").size().max())
 
 
 def metrics_with(judge: Judge | None) -> list[Metric]:
-    """The lab's figures, and a judge's where there is one."""
     return METRICS + list(judge.metrics if judge else ())
 
 
@@ -210,10 +208,9 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
                     name: str | None = None, sizes: dict | None = None,
                     adapter: Path | None = None, progress: bool = True,
                     judge: Judge | None = None) -> Evaluation:
-    """Generate k summaries per prompt of `split`, score them (by `judge` too, where given), and
-    save under `name` if given. `sizes` (the train and test split sizes) is kept in the record
-    for the report, and so is a digest of the trained `adapter` folder's weights, when the
-    model carries one."""
+    """Generate k summaries per prompt of `split`, score them, and save under `name` if given.
+    The record keeps `sizes` (the train and test split sizes) for the report, and a digest of
+    the trained `adapter` folder's weights, when the model carries one."""
     if name:  # before the long work, not after it
         check_result_name(name)
         check_writable(settings.layout.eval_dir)
@@ -231,8 +228,7 @@ def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardMo
     # Unless configured, the measured sweet spot: 1024 on a GPU (H200: 0.007 s per summary of
     # 100 tokens, against 0.11 s at 64), 32 on the CPU (2-core EPYC, flan-t5-base's shape:
     # 2.16 s per summary against 2.52 at 16 and 2.06 at 64, which holds twice the memory).
-    on_gpu = device.type == "cuda"
-    batch_size = settings.eval_batch_size or (1024 if on_gpu else 32)
+    batch_size = settings.eval_batch_size or (1024 if device.type == "cuda" else 32)
     generated = generate(model, tokenizer, prompt_ids, batch_size=batch_size, seed=settings.seed,
                          progress=progress, desc="summaries", cache=settings.generation_cache,
                          **sampling_kwargs(settings, settings.eval_max_new_tokens))
@@ -258,22 +254,18 @@ CPU_EVAL_PROMPTS = 100
 
 def prompts_to_evaluate(settings: Settings, available: int, device) -> int:
     """How many test prompts `eval_size` means on `device` (see Settings.eval_size)."""
-    if settings.eval_size == -1:
+    if settings.eval_size == -1 or (settings.eval_size == 0
+                                    and torch.device(device).type == "cuda"):
         return available
-    if settings.eval_size == 0:
-        # A CPU samples flan-t5-base's 100-token summaries at about 3 s each (2-core EPYC):
-        # CPU_EVAL_PROMPTS x 4 of them keep an evaluation within about half an hour.
-        return available if torch.device(device).type == "cuda" else min(available,
-                                                                          CPU_EVAL_PROMPTS)
-    return min(available, settings.eval_size)
+    # eval_size 0 on a CPU: it samples flan-t5-base's 100-token summaries at about 3 s each
+    # (2-core EPYC): CPU_EVAL_PROMPTS x 4 of them keep an evaluation within about half an hour.
+    return min(available, settings.eval_size or CPU_EVAL_PROMPTS)
 
 
 def made_with(settings: Settings, precision: str | None = None) -> dict:
     """The settings that shape an evaluation's numbers, the test split's key and the precision
     of the policy's weights (None: what `precision` gives on this machine). An evaluation's
     record adds `prompts`, the number of test prompts it evaluated."""
-    from .data import cache_key
-
     if precision is None:
         precision = str(pick_dtype(settings, pick_device(settings))).removeprefix("torch.")
     return dict(profile=settings.profile, policy_model=settings.policy_model,
@@ -329,7 +321,6 @@ def save_evaluation(settings: Settings, name: str, evaluation: Evaluation) -> No
 
 
 def load_evaluation(settings: Settings, name: str, judge: Judge | None = None) -> Evaluation:
-    """A saved evaluation, with `judge`'s figures where it was scored by one."""
     layout = settings.layout
     table, record_file = layout.eval_table(name), layout.eval_record(name)
     if not table.exists():
@@ -362,10 +353,6 @@ def run_evaluation(settings: Settings, name: str | None = "baseline", progress: 
     """Evaluate the starting policy (instruct adapter merged) on the test split and save the
     results as `name`: notebook 05 when notebook 03's baseline is missing or stale, the seeds
     benchmark and the tiny world's checks (notebook 03 shows these steps one by one)."""
-    from .data import load_splits
-    from .models import load_policy
-    from .reward import load_reward_model
-
     splits = load_splits(settings)
     device = pick_device(settings)
     model, tokenizer = load_policy(settings, device)

@@ -74,11 +74,9 @@ def save_figure(ax_or_axes, path: Path) -> str:
 def write_report(settings: Settings, before: Evaluation, after: Evaluation,
                  training: pd.DataFrame, table: pd.DataFrame, choosing: pd.DataFrame,
                  verdict: str, record: dict | None = None, folder: Path | None = None) -> Path:
-    """Write report.md and its figures into `folder` (default: the layout's report folder),
-    the verdict first: the evaluations, the training statistics, their comparison (`table`,
-    compare.comparison_table), best-of-k (`choosing`, compare.best_of_k_table) and the
-    `verdict` (verdicts.verdict); `record`: the trained adapter's (checkpoints.training_record:
-    the settings it ran with, the precision of its frozen weights)."""
+    """Write report.md and its figures into `folder` (default: the layout's report folder), the
+    `verdict` first; `table` and `choosing` are compare's comparison and best-of-k tables,
+    `record` the trained adapter's (checkpoints.training_record)."""
     folder = Path(folder or settings.layout.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     k, record = before.samples_per_prompt, record or {}
@@ -110,8 +108,7 @@ METHODS_HEADING = "# Beyond PPO: RLOO beside PPO and best-of-k"
 def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str,
                          metrics) -> Path:
     """Notebook 06's side-by-side table and verdict, on a page of its own beside report.md
-    (which notebook 05 writes and keeps to its 800 words), its figures labelled as `metrics`
-    (the evaluations') say; the table also as methods.csv beside the evaluations."""
+    (which keeps to its 800 words); the table also as methods.csv beside the evaluations."""
     path = settings.layout.methods_report
     k = compare.samples_of(table.index[1])
     lines = [METHODS_HEADING, "", f"Beside [the PPO report]({settings.layout.report.name}), "
@@ -143,7 +140,7 @@ def settings_section(settings: Settings, trained_with: dict | None, sizes: dict,
 
 def precision_line(settings: Settings, ran: dict) -> str:
     """The precision of the policy's frozen weights in each part of the run (`ran`: part ->
-    dtype, as recorded); LoRA, the value head and the reward model are float32 always."""
+    dtype); LoRA, the value head and the reward model are float32 always."""
     head = f"- frozen weights' precision (setting `{settings.precision}`): "
     if len(set(ran.values())) == 1:
         return head + f"`{ran['training'] or '?'}` throughout"
@@ -160,7 +157,7 @@ def training_section(training: pd.DataFrame, folder: Path) -> list[str]:
 def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluation,
                        folder: Path) -> list[str]:
     """The figures the report keeps (Metric.in_report: notebook 05 shows the others), the
-    judge's note, the two toxicity figures."""
+    judge's note, the two toxicity plots."""
     distribution = save_figure(plots.plot_toxicity_distribution(
         {"before": before.per_sample["toxicity"], "after": after.per_sample["toxicity"]}),
         folder / "toxicity_distribution.png")
@@ -179,8 +176,7 @@ def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluatio
 
 
 def best_of_k_section(choosing: pd.DataFrame, comparison: pd.DataFrame, k: int) -> list[str]:
-    """Best-of-k against PPO on the headline, the independent judge and the first kept
-    figure of the verdicts."""
+    """Best-of-k against PPO on the headline, the judge and the verdicts' first kept figure."""
     table = choosing.reset_index()
     interval = "95% interval of PPO - best-of-k"
     table[interval] = [words.interval(low, high) for low, high in

@@ -23,8 +23,7 @@ KEPT_GROUPS = {"cost": "What it cost", "gain": "What it gained",
 
 
 def kind_of(row) -> str:
-    """What a comparison row's change is (words.kind_of_change): gain, cost, change, too small
-    or not shown."""
+    """words.kind_of_change of a comparison row."""
     return words.kind_of_change(row.difference, row.low, row.high, row.better, row.smallest)
 
 
@@ -85,12 +84,10 @@ def against_best_of_k(choosing: pd.DataFrame, k: int, seeds: dict | None) -> str
 
 def verdict(table: pd.DataFrame, choosing: pd.DataFrame, kl: float, k: int,
             seeds: dict | None = None) -> str:
-    """The run in one paragraph, filled from the comparison (`table`), best-of-k (`choosing`)
-    and PPO's KL (the mean of its last steps): what fell, how sure, every kept figure as a cost,
-    a gain or no change, and whether training beat choosing. `seeds`: what the seed table
-    (benchmarks/tiny_seeds.py) knows of this run's settings: `seeds` (the list),
-    `ppo_below_best_of_k` and `claims` (claim -> seeds where it held), said where a claim held
-    in fewer than all."""
+    """The run in one paragraph: what fell, how sure, every kept figure as a cost, a gain or no
+    change, and whether training beat choosing. `seeds`: what the seed table
+    (benchmarks/tiny_seeds.py) knows of these settings: `seeds` (the list), `ppo_below_best_of_k`
+    and `claims` (claim -> seeds where it held), said where a claim held in fewer than all."""
     top = table.loc[HEADLINE]
     kind = kind_of(top)
     share = words.share_of_start(top.before, top.after) if kind in ("gain", "cost") else ""
@@ -112,8 +109,8 @@ def verdict(table: pd.DataFrame, choosing: pd.DataFrame, kl: float, k: int,
 
 
 def methods_verdict(table: pd.DataFrame, trained: dict[str, Evaluation], seed: int = 0) -> str:
-    """What methods_table shows of two trained methods (`trained`, in order), in one paragraph:
-    each against the start, then the second against the first, paired by prompt."""
+    """Two trained methods of methods_table (`trained`, in order) in one paragraph: each against
+    the start, then the second against the first, paired by prompt."""
     (first, one), (second, other) = trained.items()
     toxicity = metric_of(HEADLINE)
     versus = stats.paired_difference(*(figure_values(e.per_sample, toxicity)
@@ -142,9 +139,8 @@ def method_in_words(table: pd.DataFrame, name: str, labels: dict) -> str:
 
 def methods_in_words(table: pd.DataFrame, first: str, second: str, versus: dict,
                      labels: dict) -> str:
-    """methods_verdict's paragraph from the table and `versus`, the paired difference of the
-    second method's toxicity minus the first's (stats.paired_difference); `labels` as
-    method_in_words'."""
+    """methods_verdict's paragraph; `versus`: the second method's toxicity minus the first's
+    (stats.paired_difference)."""
     low, high = versus["low"], versus["high"]
     which = (f"{second} ends less toxic than {first}" if words.printed(high) < 0 else
              f"{first} ends less toxic than {second}" if words.printed(low) > 0 else
