@@ -165,8 +165,8 @@ def make_adapter(output: str | None) -> None:
 
     from .data import load_splits
     from .layout import partial
-    from .models import check_lora_targets, from_pretrained, load_tokenizer, pick_device
-    from .sft import lora_config, train_instruct_adapter
+    from .models import check_lora_targets, from_pretrained, lab_lora, load_tokenizer, pick_device
+    from .sft import train_instruct_adapter
     from .writes import replace_folder, writing
 
     settings = checked_settings()
@@ -179,15 +179,13 @@ def make_adapter(output: str | None) -> None:
     if target.exists() and any(target.iterdir()) and not (target / "adapter_config.json").exists():
         raise DetoxError(f"{shown(target)} holds something other than an adapter, which "
                          "make-adapter would replace: give --output a new or empty folder.")
-    config = lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
-                         settings.lora_targets)
     unfinished = partial(target)  # renamed in when whole: a failed save keeps the old adapter
     shutil.rmtree(unfinished, ignore_errors=True)
     # the block trains too: only what a failed save raises is a write failure
     with writing(unfinished, f"the instruct adapter {shown(target)}", (OSError, SafetensorError)):
         losses = train_instruct_adapter(model, tokenizer, train_split["query"],
                                         train_split["summary"], unfinished,
-                                        config=config, steps=settings.sft_steps,
+                                        config=lab_lora(settings), steps=settings.sft_steps,
                                         learning_rate=settings.sft_learning_rate,
                                         batch_size=settings.sft_batch_size, seed=settings.seed)
     replace_folder(unfinished, target)

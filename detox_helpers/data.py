@@ -72,8 +72,7 @@ def local_files(location: str, split: str) -> tuple[str, list[str]]:
 
 
 def local_source(settings: Settings) -> tuple[str, list[str]] | None:
-    """For a local dataset folder: the `load_dataset` builder ("csv" or "json") and its files
-    that hold the split; None for a Hub id."""
+    """local_files of the dataset setting's folder; None for a Hub id."""
     kind, location = sources.resolve(settings.dataset, "dataset", "dataset")
     return local_files(location, settings.dataset_split) if kind == "local" else None
 
@@ -201,9 +200,8 @@ def saving_place(settings: Settings):
 
 
 def load_splits(settings: Settings):
-    """The train/test DatasetDict notebook 01 saved for these settings. Rows hold `id`,
-    `dialogue`, `summary`, `topic`, `input_ids` (a tensor) and `query`. On the tiny profile, the
-    entry points (notebook set-up cells, the CLI) check the world first (ensure_tiny_world)."""
+    """The train/test DatasetDict notebook 01 saved for these settings (`input_ids` as tensors).
+    On the tiny profile, the entry points check the world first (ensure_tiny_world)."""
     from datasets import load_from_disk
 
     folder = settings.layout.data_cache(cache_key(settings))

@@ -52,8 +52,7 @@ def pick_dtype(settings: Settings, device: torch.device) -> torch.dtype:
 
 def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype, str]:
     """(dtype, why): bfloat16 on a GPU that supports it (as the original lab) and on a CPU with
-    native bfloat16 for a policy at least BF16_MIN_WIDTH wide; float32 elsewhere. The same
-    answer, in the same words, every time on one machine."""
+    native bfloat16 for a policy at least BF16_MIN_WIDTH wide; float32 elsewhere."""
     if settings.precision != "auto":
         return getattr(torch, settings.precision), f"precision={settings.precision}"
     if device.type == "cuda":
@@ -66,8 +65,8 @@ def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype,
 
 
 def cpu_dtype(width) -> tuple[torch.dtype, str]:
-    """(dtype, why) on this CPU for a model of `width()` = (hidden, feed-forward) sizes, asked
-    only where bfloat16 is native: bfloat16 where the hidden size is BF16_MIN_WIDTH or more."""
+    """choose_dtype on this CPU; `width()` (hidden, feed-forward), asked only where bfloat16 is
+    native."""
     if not cpu_has_native_bf16():
         return torch.float32, "auto: no native bfloat16 on this CPU"
     hidden = width()[0]
@@ -117,7 +116,6 @@ def from_pretrained(loader, name: str, what: str, setting: str, **kwargs):
 
 
 def load_tokenizer(settings: Settings):
-    """The policy's tokenizer (flan-t5-base's, or the tiny T5's)."""
     from transformers import AutoTokenizer
 
     return from_pretrained(AutoTokenizer, settings.policy_model, "policy tokenizer",
@@ -188,9 +186,8 @@ def load_policy(settings: Settings, device: torch.device | None = None):
 
 
 def lab_lora(settings: Settings):
-    """The lab's LoRA (peft's `LoraConfig`), every knob from `settings`, in the shape of the
-    instruct adapter's (sft.lora_config): what notebook 04's exercise `configs` writes and
-    notebook 06's RLOO trains."""
+    """The lab's `LoraConfig` from `settings`, in the instruct adapter's shape (sft.lora_config):
+    what notebook 04's exercise `configs` writes and notebook 06's RLOO trains."""
     from .sft import lora_config
 
     return lora_config(settings.lora_r, settings.lora_alpha, settings.lora_dropout,
@@ -198,9 +195,8 @@ def lab_lora(settings: Settings):
 
 
 def lab_configs(settings: Settings, plumbing: dict):
-    """Notebook 04's `LoraConfig` and `PPOConfig`, every knob from `settings`: what the notebook
-    falls back on where its exercise `configs` is left blank, so that its later cells, and the
-    exercise `ppo-step`, still run."""
+    """Notebook 04's `LoraConfig` and `PPOConfig` from `settings`: its fallback where the
+    exercise `configs` is left blank, so that its later cells and `ppo-step` still run."""
     from trl import PPOConfig
 
     knobs = dict(learning_rate=settings.learning_rate, batch_size=settings.batch_size,

@@ -52,9 +52,8 @@ def toxic_indices(id2label: dict, toxic_labels: str, model_name: str) -> list[in
 
 
 class RewardModel:
-    """A loaded classifier with batched `logits`, `rewards` and `toxicity` for lists of texts.
-    `toxic_labels` (comma-separated, any case) names the labels whose probabilities add up to
-    the toxicity; the labels must be exactly `nothate` and those."""
+    """A loaded classifier with batched `logits`, `rewards` and `toxicity` for lists of texts;
+    `toxic_labels`: comma-separated, any case (see toxic_indices)."""
 
     def __init__(self, model, tokenizer, name: str = "reward model", batch_size: int = 64,
                  toxic_labels: str = TOXIC_LABEL):
@@ -116,10 +115,9 @@ class RewardModel:
 
 
 def labels_reversed(reward_model: RewardModel) -> RewardModel:
-    """The same classifier with its labels listed in the reverse order (`hate` first where it
-    was second): its head's output rows and its config's label names swapped together, so that
-    every score looked up by label name is unchanged and every score read by position is not.
-    The graded checks of notebook 03 call a learner's scoring code with it."""
+    """The same classifier with its labels in reverse order (head rows and label names swapped
+    together): a score looked up by label name is unchanged, one read by position is not.
+    Notebook 03's graded checks call a learner's scoring code with it."""
     model = copy.deepcopy(reward_model.model)
     labels = model.config.id2label
     head = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
