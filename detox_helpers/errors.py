@@ -11,12 +11,7 @@ class SettingsMismatch(DetoxError):
     """A checkpoint made under settings that change what a step computes."""
 
 
-def user_error_names() -> set[str]:
+def user_error_names(kind: type = DetoxError) -> set[str]:
     """The class names of the errors a user can fix: how a notebook run by papermill, which
     reports a failing cell's exception by name, tells them from a bug."""
-    kinds, names = [DetoxError], set()
-    while kinds:
-        kind = kinds.pop()
-        names.add(kind.__name__)
-        kinds.extend(kind.__subclasses__())
-    return names
+    return {kind.__name__}.union(*map(user_error_names, kind.__subclasses__()))

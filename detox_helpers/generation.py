@@ -68,7 +68,7 @@ def cache_for(cache: str, device) -> str:
 
 
 def bucketed(length: int, bucket: int = BUCKET) -> int:
-    """`length` rounded up to a multiple of `bucket` (never below it: nothing is cut)."""
+    """`length` rounded up to a multiple of `bucket`."""
     return -(-length // bucket) * bucket
 
 
@@ -91,11 +91,10 @@ def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None 
              **generate_kwargs) -> Generated:
     """Summaries for many prompts (lists or tensors of token ids), `batch_size` at a time.
 
-    `generate_kwargs` go to `model.generate` (see `sampling_kwargs`; `pad_token_id` defaults
-    to the tokenizer's, as trl's `PPOTrainer.generate` leaves it to the caller). A seed makes
-    the draw repeatable for the same prompts, batch size and device. When the GPU runs out of
-    memory the batch size is halved for the rest of the call. `cache` is `dynamic`, `static`
-    (bucketed prompt lengths, a static KV cache) or `auto` (see `cache_for`).
+    `generate_kwargs` go to `model.generate` (`pad_token_id` defaults to the tokenizer's, which
+    trl's `PPOTrainer.generate` leaves to the caller). A seed makes the draw repeatable for the
+    same prompts, batch size and device. Out of GPU memory, the batch size is halved for the
+    rest of the call. `cache`: see `cache_for`.
     """
     cache = cache_for(cache, next(model.parameters()).device)
     if cache == "static":

@@ -57,9 +57,9 @@ def executed_copy(settings: Settings, path: Path) -> Path:
 
 
 def run_notebook(path: Path, settings: Settings, **parameters) -> Path:
-    """Execute one notebook in a fresh kernel with `parameters` (its `parameters` cell's names),
-    its printed output streamed here; returns the executed copy. The kernel reads the same
-    DETOX_* variables as this process, so `settings` only says where the executed copy goes."""
+    """Execute one notebook in a fresh kernel, its output streamed here; returns the executed
+    copy. The kernel reads this process's DETOX_* variables: `settings` only says where the
+    executed copy goes."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -104,8 +104,8 @@ def keep_whole(folder: Path) -> None:
 
 def run_notebook_here(name: str | Path, **parameters) -> dict:
     """Run the code cells of notebook `name` (its number, e.g. "01", or a path) in this process,
-    its parameters cell followed by `parameters` (as papermill injects them); returns the
-    notebook's variables. The same cells as JupyterLab and the command line run."""
+    `parameters` set after its parameters cell (as papermill injects them); returns its
+    variables."""
     import linecache
 
     import matplotlib

@@ -22,8 +22,8 @@ except ImportError:
 
 
 def write_atomically(path: Path, text: str | bytes) -> None:
-    """Replace `path` with `text` in one step: a stop mid-write leaves the previous file, a
-    failed write (no space, a size limit, read-only) too, and is one error naming the path."""
+    """Replace `path` with `text` in one step: a stop or a failed write leaves the previous file
+    (see write_together)."""
     write_together({path: text})
 
 
@@ -94,8 +94,7 @@ def out_of_room(error: BaseException, scratch: Path) -> int | None:
 
 def space_note(code: int, scratch: Path, needed: int | None) -> str:
     """What a write that ran out of room (`code`, from out_of_room) needed, and the room there
-    was: the file-size limit (EFBIG) or the disk's free space. `needed` None: more than what
-    was written before the failure."""
+    was: the file-size limit (EFBIG) or the disk's free space."""
     need = f"it needs {amount(needed)}" if needed else \
         f"it needed more than the {amount(size_of(scratch))} written before it failed"
     limit = file_size_limit()
@@ -110,11 +109,9 @@ def space_note(code: int, scratch: Path, needed: int | None) -> str:
 
 @contextmanager
 def writing(scratch: Path, what: str, failures: tuple = (Exception,), needed: int | None = None):
-    """Around writes into `scratch` (a file or a folder on its way into place): a failure (no
-    space, a size limit, a read-only folder; of the kinds `failures` names) removes `scratch`
-    and is one error naming `what` and, out of room, the space it needed (`needed` bytes, or
-    more than was written), with nothing replaced; a stop (Ctrl-C) or another error removes it
-    too and goes on."""
+    """Around writes into `scratch` (a file or a folder on its way into place): a failure of the
+    kinds `failures` names removes `scratch` and is one error naming `what` and, out of room,
+    the space it needed; a stop (Ctrl-C) or another error removes it too and goes on."""
     try:
         yield
     except BaseException as error:
@@ -149,8 +146,7 @@ def check_writable(folder: Path) -> Path:
 
 def finish_replacing(folder: Path) -> None:
     """Finish or undo a replacement of `folder` that a stop interrupted: with the new copy in
-    place, delete the old one; with none in place (stopped between the two renames), put the
-    old one back."""
+    place, delete the old one; with none (stopped between the renames), put the old one back."""
     old = aside(folder)
     if old.exists():
         if folder.exists():
@@ -161,8 +157,7 @@ def finish_replacing(folder: Path) -> None:
 
 def replace_folder(new: Path, folder: Path) -> None:
     """Put the whole folder `new` where `folder` is, never leaving a gap: the old copy moves
-    aside, `new` is renamed in, then the old copy is deleted. A stop at any moment leaves the old
-    folder or the new one whole (and finish_replacing tidies up)."""
+    aside, `new` is renamed in, the old copy is deleted. A stop leaves one of them whole."""
     finish_replacing(folder)
     if folder.exists():
         folder.rename(aside(folder))
