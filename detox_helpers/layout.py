@@ -47,12 +47,11 @@ def shown(path) -> str:
     return str(path)
 
 
-def check_result_name(name: str) -> str:
+def check_result_name(name: str) -> None:
     """A name for saved results must be a plain file name: letters, digits, `.`, `_`, `-`."""
     if not re.fullmatch(RUN_NAME, name or ""):
         raise DetoxError(f"{name!r} is not a valid results name: use letters, digits, '.', '_' "
                          "and '-' (no folders, no spaces), e.g. 'baseline' or 'run-2'.")
-    return name
 
 
 def world_paths(world: Path) -> dict[str, Path]:
@@ -82,7 +81,6 @@ class Layout:
 
     def __init__(self, root: Path, run: str = ""):
         self.root = Path(root)
-        self.run = run
         self.run_root = self.root / "runs" / run if run else self.root
         self.eval_dir = self.run_root / "eval"
         self.ppo_dir = self.run_root / "ppo"

@@ -122,8 +122,7 @@ def load_tokenizer(settings: Settings):
                            "policy_model")
 
 
-def merge_adapter(model, adapter: str, what: str = "instruct adapter",
-                  setting: str = "instruct_adapter"):
+def merge_adapter(model, adapter: str):
     """Fold a LoRA adapter into the base weights, so that a fresh LoRA can go on top later.
 
     With PEFT, trl computes the KL reference with the adapter *disabled*; merging the instruct
@@ -131,17 +130,18 @@ def merge_adapter(model, adapter: str, what: str = "instruct adapter",
     """
     from peft import PeftModel
 
-    kind, location = sources.resolve(adapter, what, setting)
+    kind, location = sources.resolve(adapter, "instruct adapter", "instruct_adapter")
     try:
         return PeftModel.from_pretrained(model, location).merge_and_unload()
     except (OSError, ValueError) as error:
         if kind == "hub":
-            raise sources.hub_failure(adapter, what, setting, error) from error
-        raise DetoxError(f"The {what} {location!r} could not be loaded: {error}. Is it a PEFT "
-                         "LoRA adapter folder (adapter_config.json) made for this base "
-                         "model?") from error
+            raise sources.hub_failure(adapter, "instruct adapter", "instruct_adapter",
+                                      error) from error
+        raise DetoxError(f"The instruct adapter {location!r} could not be loaded: {error}. Is "
+                         "it a PEFT LoRA adapter folder (adapter_config.json) made for this "
+                         "base model?") from error
     except RuntimeError as error:  # shapes that do not fit the base model
-        raise DetoxError(f"The {what} {location!r} does not fit the policy model "
+        raise DetoxError(f"The instruct adapter {location!r} does not fit the policy model "
                          f"{model.name_or_path!r}: {str(error).splitlines()[0]}") from error
 
 

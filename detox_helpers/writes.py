@@ -130,7 +130,7 @@ def writing(scratch: Path, what: str, failures: tuple = (Exception,), needed: in
                          "some space or make the folder writable, then run again.") from None
 
 
-def check_writable(folder: Path) -> Path:
+def check_writable(folder: Path) -> None:
     """Make sure `folder` can be created and written, before any long work writes into it."""
     folder = Path(folder)
     try:
@@ -141,7 +141,6 @@ def check_writable(folder: Path) -> Path:
         reason = error.strerror or type(error).__name__
         raise DetoxError(f"Cannot write into {folder} ({reason}): set DETOX_ARTIFACTS_DIR "
                          "(artifacts_dir) to a folder you can write.") from None
-    return folder
 
 
 def finish_replacing(folder: Path) -> None:
