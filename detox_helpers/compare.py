@@ -1,8 +1,7 @@
 """Before against after, on the same test prompts with the same sampling seeds: each figure
 paired by prompt, with a 95% bootstrap interval of the difference; best-of-k, methods and runs
-side by side. Tables key each figure by its `Metric.key` (the evaluations' own figures, a
-judge's included); `labelled` puts the display labels on a table last, where it is shown.
-Their verdicts in words: verdicts.py.
+side by side. Tables key each figure by its `Metric.key`; `labelled` puts the display labels
+on a table last, where it is shown. Their verdicts in words: verdicts.py.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 Each test prompt gets k sampled summaries from one seeded batched generation, scored by the
 reward classifier, ROUGE and an independent judge (alt-profanity-check, which PPO cannot game
-along with the reward model); a `Judge` of truth, where the caller has one (the tiny world's,
-passed in by the notebooks and the command line), adds its own columns and figures.
+along with the reward model); a `Judge` of truth, where the caller has one, adds its own.
 """
 
 from __future__ import annotations
