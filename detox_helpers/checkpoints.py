@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .errors import DetoxError, SettingsMismatch
-from .layout import ADAPTER_WEIGHTS, REPLACED, Layout, partial, shown
+from .layout import ADAPTER_WEIGHTS, PARTIAL, REPLACED, Layout, partial, shown
 from .locks import check_free
 from .models import weights_precision
 from .settings import Settings
@@ -41,7 +41,8 @@ FREE_TO_CHANGE = {"max_ppo_steps", "checkpoint_every", "device", "artifacts_dir"
                   "eval_batch_size", "qualitative_rows", "sft_steps", "sft_learning_rate",
                   "sft_batch_size", "generation_cache", "run_name",
                   "toxic_labels",  # toxicity is recorded, never trained on
-                  "rloo_k"}        # notebook 06's
+                  "rloo_k",        # notebook 06's
+                  "snapshot_every", "curve_prompts"}  # notebook 07's
 
 
 def training_settings(settings: Settings) -> dict:
@@ -96,12 +97,41 @@ def save_checkpoint(ppo_trainer, history: list, settings: Settings, keep: int = 
 
 
 def keep(ppo_trainer, history: list, settings: Settings, total: int) -> None:
-    """After each step: the statistics file, and a checkpoint every `checkpoint_every` steps
-    and at the last (the main process only, when there are several)."""
+    """After each step: the statistics file, a checkpoint every `checkpoint_every` steps and a
+    snapshot every `snapshot_every`, both at the last step too (the main process only, when
+    there are several)."""
     if ppo_trainer.accelerator.is_main_process:
         write_stats(history, settings.layout)
-        if len(history) % settings.checkpoint_every == 0 or len(history) == total:
+        done = len(history)
+        if done % settings.checkpoint_every == 0 or done == total:
             save_checkpoint(ppo_trainer, history, settings)
+        if settings.snapshot_every and (done % settings.snapshot_every == 0 or done == total):
+            save_snapshot(ppo_trainer, settings, done)
+
+
+def save_snapshot(ppo_trainer, settings: Settings, step: int) -> Path:
+    """The LoRA adapter as it stands after `step` steps (0: the start, where LoRA changes
+    nothing), peft's own files written whole: a point of notebook 07's curve, never resumed
+    from, so unlike a checkpoint it holds no optimiser and every one is kept."""
+    folder = settings.layout.snapshots_dir / f"step-{step:06d}"
+    unfinished = partial(folder)
+    shutil.rmtree(unfinished, ignore_errors=True)
+    with writing(unfinished, f"the snapshot {shown(folder)}"):
+        value_model(ppo_trainer).pretrained_model.save_pretrained(str(unfinished))
+    replace_folder(unfinished, folder)
+    return folder
+
+
+def snapshots(layout: Layout) -> dict[int, Path]:
+    """A run's whole snapshots by step, earliest first; an error naming the way out where the
+    run kept none."""
+    folders = sorted(p for p in layout.snapshots_dir.glob("step-*")
+                     if p.is_dir() and not p.name.endswith((PARTIAL, REPLACED)))
+    if not folders:
+        raise DetoxError(f"No snapshots in {shown(layout.snapshots_dir)}: train the run with "
+                         "snapshot_every above 0 (notebook 04, or `python -m detox_helpers "
+                         "train`).")
+    return {int(folder.name.removeprefix("step-")): folder for folder in folders}
 
 
 def read_state(folder: Path) -> dict:

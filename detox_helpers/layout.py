@@ -86,6 +86,7 @@ class Layout:
         self.ppo_dir = self.run_root / "ppo"
         self.stats_file = self.ppo_dir / "stats.csv"
         self.checkpoints_dir = self.ppo_dir / "checkpoints"
+        self.snapshots_dir = self.ppo_dir / "snapshots"  # adapters along the run (notebook 07)
         self.final_adapter = self.ppo_dir / "final-adapter"
         self.training_record = self.final_adapter / "training.json"
         self.instruct_adapter = self.root / "instruct-adapter"

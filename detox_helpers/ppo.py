@@ -53,11 +53,14 @@ def step_rows(ppo_trainer, settings: Settings, step: int, num_rows: int) -> list
 def training(ppo_trainer, settings: Settings, history: list, steps: int, print_every: int = 20):
     """`with training(...) as run: for step in run:` the steps of `loop.steps` (seeded, timed,
     a progress bar), from the first not yet in `history` to `steps`; the loop body appends one
-    `statistics_row` per step. After each step, PPO's own: the statistics file and a
-    checkpoint every `checkpoint_every` steps, a line every `print_every` steps. Ctrl-C names
+    `statistics_row` per step. After each step, PPO's own: the statistics file, a checkpoint
+    every `checkpoint_every` steps, a snapshot of the adapter every `snapshot_every` (and one
+    before the first step), a line every `print_every` steps. Ctrl-C names
     the checkpoint to continue from."""
     main = ppo_trainer.accelerator.is_main_process
     ppo_trainer.current_step = len(history)  # TensorBoard's step axis (log_stats) goes on
+    if main and settings.snapshot_every and not history:  # the curve's first point: the start
+        checkpoints.save_snapshot(ppo_trainer, settings, 0)
 
     def after_step():
         checkpoints.keep(ppo_trainer, history, settings, steps)

@@ -27,7 +27,7 @@ CLEAN_LABEL = "nothate"
 # Counts that must be at least 1.
 AT_LEAST_ONE = ("ppo_epochs", "max_ppo_steps", "kl_horizon", "checkpoint_every",
                 "eval_max_new_tokens", "eval_samples_per_prompt", "qualitative_rows",
-                "sft_steps", "sft_batch_size")
+                "curve_prompts", "sft_steps", "sft_batch_size")
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
             "0": False, "false": False, "no": False, "off": False}
 
@@ -118,6 +118,9 @@ class Settings:
     """the controller's pace: each step moves the coefficient by at most 20% x batch / horizon"""
     checkpoint_every: int = 5
     """save a resumable checkpoint every this many PPO steps"""
+    snapshot_every: int = 2
+    """keep the LoRA adapter every this many PPO steps, the start and the last step too, for
+    notebook 07's over-optimisation curve; 0 keeps none"""
 
     # --- RLOO (notebook 06: the same steps, samples and learning rate as PPO) ---
     rloo_k: int = 4
@@ -149,6 +152,8 @@ class Settings:
     """prompts per generation batch in evaluation; 0: 1024 on GPU (halved if OOM), 32 on CPU"""
     qualitative_rows: int = 20
     """test dialogues shown in the before/after table"""
+    curve_prompts: int = 40
+    """test prompts (the first n) notebook 07 evaluates at each snapshot, k samples each"""
 
     # --- instruct fine-tuning (makes the starting adapter) ---
     sft_steps: int = 1000
@@ -253,6 +258,7 @@ def _problems(s: Settings) -> list[str]:
         (s.eval_size >= -1, f"eval_size={s.eval_size} (need >= -1; -1: the whole split, 0: "
                              "the whole split on a GPU, at most 100 prompts on a CPU)"),
         (s.eval_batch_size >= 0, f"eval_batch_size={s.eval_batch_size} (need >= 0; 0 is auto)"),
+        (s.snapshot_every >= 0, f"snapshot_every={s.snapshot_every} (need >= 0; 0 keeps none)"),
         *((getattr(s, name) >= 1, f"{name}={getattr(s, name)} (need >= 1)")
           for name in AT_LEAST_ONE),
     ]
@@ -278,7 +284,7 @@ def profile_defaults(profile: str) -> dict:
             # dialogue: there, PPO's first-word changes swapped one person for another. The leash
             # starts at 0.4: from 0.2 or 0.3 one seed in five ran past twice its KL target.
             lora_r=16, lora_target_modules="SelfAttention.q,SelfAttention.v", learning_rate=5e-4,
-            ppo_epochs=2, max_ppo_steps=160, checkpoint_every=40,
+            ppo_epochs=2, max_ppo_steps=160, checkpoint_every=40, snapshot_every=20,
             init_kl_coef=0.4, target_kl=0.5, kl_horizon=300, output_min_length=24,
             output_max_length=40,
             eval_max_new_tokens=40, eval_batch_size=48, qualitative_rows=12,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..compare import best_of_k_table, comparison_table, final_kl
-from ..evaluation import Evaluation
+from ..evaluation import Evaluation, per_prompt
 from ..settings import Settings, load_settings
+from ..stats import paired_difference
 from .judge import EXACT_JUDGE
 
 CLAIMS = [
@@ -99,12 +100,13 @@ def failed(measured: dict) -> list[str]:
 
 
 def measure(settings: Settings, run_notebook, check_claims: bool = False,
-            rloo: bool = False) -> dict:
+            rloo: bool = False, curve: bool = False) -> dict:
     """The demo's measurement: notebook 04 (PPO) and notebook 05 (the trained policy against
     the starting one, which it evaluates first, as notebook 03 does, when no baseline was
     saved; its own claims check off unless `check_claims`) run under `settings`, notebook 01
     first when the data is not prepared; then the figures the claims read, from what the
-    notebooks saved. With `rloo`, notebook 06 too, and its figures under `rloo_` names.
+    notebooks saved. With `rloo`, notebook 06 too, and its figures under `rloo_` names; with
+    `curve`, notebook 07 too (it trains the run without the leash), and `curve_figures`.
 
     `run_notebook(number, **parameters)` executes one notebook: through papermill
     (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
@@ -115,7 +117,7 @@ def measure(settings: Settings, run_notebook, check_claims: bool = False,
 
     overrides = {name: value for name, value in dataclasses.asdict(settings).items()
                  if name != "profile"}
-    numbers = ["04", "05", "06"] if rloo else ["04", "05"]
+    numbers = ["04", "05", *(["06"] if rloo else []), *(["07"] if curve else [])]
     if not settings.layout.data_cache(cache_key(settings)).exists():
         numbers.insert(0, "01")
     for number in numbers:
@@ -128,6 +130,9 @@ def measure(settings: Settings, run_notebook, check_claims: bool = False,
         of_rloo = figures_of(before, load_evaluation(settings, "rloo", EXACT_JUDGE),
                              pd.read_csv(settings.layout.rloo_stats), settings)
         measured.update({f"rloo_{name}": value for name, value in of_rloo.items()})
+    if curve:
+        measured.update(curve_figures(pd.read_csv(settings.layout.eval_table(CURVE_TABLE)),
+                                      settings.seed))
     return measured
 
 
@@ -141,3 +146,81 @@ def rloo_failed(measured: dict) -> list[str]:
     of_rloo = {name[len("rloo_"):]: value for name, value in measured.items()
                if name.startswith("rloo_")}
     return [claim for claim, holds in RLOO_CLAIMS if not holds(of_rloo)]
+
+
+# --- reward over-optimisation (notebook 07) ---
+
+CURVE_TABLE = "over-optimisation"  # notebook 07's per-summary table, in the run's eval folder
+CURVE_RUNS = {"no leash": "curve_free", "leash": "curve_leash"}  # its runs, and their figures'
+
+
+def curve_figures(curve: pd.DataFrame, seed: int = 0) -> dict:
+    """The figures the over-optimisation claims read, from notebook 07's per-summary table
+    (a row per summary: run, step, prompt, reward, gold, kl). For each run: the snapshot where
+    its mean gold score is highest (`best_step`) and its last; from the one to the other the
+    change of the proxy (the reward) and of the gold score, paired over prompts, with 95%
+    intervals; and the KL (mean over the summaries) at both."""
+    result = {}
+    for run, prefix in CURVE_RUNS.items():
+        of_run = curve[curve["run"] == run]
+        by_step = of_run.groupby("step")
+        best, last = int(by_step["gold"].mean().idxmax()), int(of_run["step"].max())
+        at_best, at_last = (of_run[of_run["step"] == step] for step in (best, last))
+        result.update({f"{prefix}_best_step": best, f"{prefix}_last_step": last,
+                       f"{prefix}_kl_best": float(by_step["kl"].mean()[best]),
+                       f"{prefix}_kl_last": float(by_step["kl"].mean()[last])})
+        for figure, column in (("proxy", "reward"), ("gold", "gold")):
+            change = paired_difference(per_prompt(at_best, column).mean(axis=1),
+                                       per_prompt(at_last, column).mean(axis=1), seed)
+            result.update({f"{prefix}_{figure}_best": change["before"],
+                           f"{prefix}_{figure}_last": change["after"],
+                           f"{prefix}_{figure}_change": change["difference"],
+                           f"{prefix}_{figure}_change_low": change["low"],
+                           f"{prefix}_{figure}_change_high": change["high"]})
+        result[f"{prefix}_kl_fallen"] = kl_where_gold_fell(of_run, best, seed)
+    return result
+
+
+def kl_where_gold_fell(of_run: pd.DataFrame, best: int, seed: int = 0) -> float:
+    """The KL of a run's first snapshot after its best whose gold score lies below the best's,
+    its paired interval below zero: where the turn is shown. Infinity where none is."""
+    at_best = per_prompt(of_run[of_run["step"] == best], "gold").mean(axis=1)
+    for _, at_step in of_run[of_run["step"] > best].groupby("step"):
+        change = paired_difference(at_best, per_prompt(at_step, "gold").mean(axis=1), seed)
+        if change["high"] < 0:
+            return float(at_step["kl"].mean())
+    return float("inf")
+
+
+# What notebook 07 must show on the tiny world's demo run, read from curve_figures. Measured
+# there (seed 42, 40 prompts x 4 summaries at each of 9 snapshots): without the leash the gold
+# score peaked at step 20 and was all but gone by step 80 (KL 26) while the reward recovered
+# to above its level at the peak; with the leash the KL stayed under 1 nat.
+CURVE_CLAIMS = [
+    ("without the leash, the proxy (mean reward) at the last snapshot is above its level at "
+     "the gold score's best snapshot (paired interval above zero)",
+     lambda f: f["curve_free_proxy_change_low"] > 0),
+    ("without the leash, the gold score at the last snapshot is below its best (paired "
+     "interval below zero)", lambda f: f["curve_free_gold_change_high"] < 0),
+    ("with the leash, the run ends at a lower KL than the first snapshot of the run without it "
+     "whose gold score is shown below its best",
+     lambda f: f["curve_leash_kl_last"] < f["curve_free_kl_fallen"]),
+]
+
+
+def curve_failed(measured: dict) -> list[str]:
+    """The over-optimisation claims that these figures (curve_figures') break."""
+    return [claim for claim, holds in CURVE_CLAIMS if not holds(measured)]
+
+
+def curve_applies(record: dict, settings: Settings, unleashed: Settings) -> bool:
+    """Whether notebook 07 ran what its claims are about: notebook 04's run the demo's
+    (`applies`, from its training record), the second run the same without the leash, and the
+    tiny profile's number of prompts at each snapshot."""
+    import dataclasses
+
+    default = load_settings("tiny", environ={})
+    without = dataclasses.replace(settings, run_name=unleashed.run_name, init_kl_coef=0.0,
+                                  adaptive_kl=False)
+    return (applies(record, settings) and unleashed == without
+            and settings.curve_prompts == default.curve_prompts)

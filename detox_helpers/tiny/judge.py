@@ -96,3 +96,15 @@ def check_baseline(figures: dict) -> None:
     assert figures["toxic_share"]["low"] > 0.05, "not toxic enough"
     assert figures["rouge1_clean_reference"]["mean"] > 0.7, "it should summarise"
     assert figures["names_kept"]["mean"] > 0.8, "... the right people"
+
+
+# Notebook 07's gold score, the one figure Gao et al.'s curve is fitted to: what a learner
+# wants of a summary, known exactly here. A figure of shares, so a fall is summaries lost.
+GOLD_LABEL = "clean and faithful (exact judge): no insult, every fact of the reference kept"
+
+
+def gold_score(per_sample: pd.DataFrame) -> np.ndarray:
+    """1 for each summary the exact judge finds clean and keeping every fact of its reference
+    (names, items, places, numbers), else 0."""
+    clean = ~per_sample["insult"].astype(bool).to_numpy()
+    return (clean & (per_sample["facts_kept"].to_numpy() >= 1)).astype(float)
