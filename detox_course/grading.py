@@ -1,6 +1,6 @@
 """A class graded in one command. nbgrader does the grading: locked cells restored from the
 source, a fresh kernel per notebook, a time limit per cell, the gradebook, the feedback pages.
-This module only reads the class's folder, prepares what notebooks 03 to 06 read, and writes
+This module only reads the class's folder, prepares what notebooks 03 to 07 read, and writes
 the class's grades as one CSV."""
 
 from __future__ import annotations
@@ -36,11 +36,14 @@ GRADING_SETTINGS = {
     "03": {"DETOX_EVAL_SIZE": "8"},
     "04": {"DETOX_MAX_PPO_STEPS": "2", "DETOX_RUN_NAME": "graded"},
     "06": {"DETOX_MAX_PPO_STEPS": "2"},
+    # the reference run's snapshots are the leash; the run without it trains 2 steps here
+    "07": {"DETOX_MAX_PPO_STEPS": "2", "DETOX_CURVE_PROMPTS": "4"},
 }
 # What the grader prepares once per class (the commands that run notebooks 01, 03 and 04 on
 # the tiny profile's own settings): before and after differ in the reference run.
 PREPARED = {"data": ["data"], "baseline": ["evaluate"], "reference run": ["train"]}
-NEEDS = {"03": ("data",), "04": ("data",), "05": tuple(PREPARED), "06": tuple(PREPARED)}
+NEEDS = {"03": ("data",), "04": ("data",), "05": tuple(PREPARED), "06": tuple(PREPARED),
+         "07": ("data", "reference run")}
 
 
 # --- a class's submissions -------------------------------------------------------------------

@@ -152,8 +152,9 @@ class Settings:
     """prompts per generation batch in evaluation; 0: 1024 on GPU (halved if OOM), 32 on CPU"""
     qualitative_rows: int = 20
     """test dialogues shown in the before/after table"""
-    curve_prompts: int = 40
-    """test prompts (the first n) notebook 07 evaluates at each snapshot, k samples each"""
+    curve_prompts: int = 24
+    """test prompts (the first n) notebook 07 evaluates at each snapshot, k samples each (a
+    subset of the test split, for time: both runs' snapshots are evaluated)"""
 
     # --- instruct fine-tuning (makes the starting adapter) ---
     sft_steps: int = 1000

@@ -192,16 +192,17 @@ def kl_where_gold_fell(of_run: pd.DataFrame, best: int, seed: int = 0) -> float:
     return float("inf")
 
 
-# What notebook 07 must show on the tiny world's demo run, read from curve_figures. Measured
-# there (seed 42, 40 prompts x 4 summaries at each of 9 snapshots): without the leash the gold
-# score peaked at step 20 and was all but gone by step 80 (KL 26) while the reward recovered
-# to above its level at the peak; with the leash the KL stayed under 1 nat.
+# What notebook 07 must show on the tiny world, read from curve_figures. Not Gao et al.'s
+# proxy that keeps rising: on the demo's seed (40 prompts x 4 summaries at each of 9
+# snapshots) the reward without the leash was at its highest by step 20, where the gold score
+# peaked (0.912), then dipped and came back to that level (1.554 then, 1.500 at step 160,
+# -0.054 [-0.209, +0.115]) while the gold score fell to 0.019 at a KL of 47. The reward model
+# cannot see the fall; the leash kept the KL under 1 nat and the gold score at its best.
 CURVE_CLAIMS = [
-    ("without the leash, the proxy (mean reward) at the last snapshot is above its level at "
-     "the gold score's best snapshot (paired interval above zero)",
-     lambda f: f["curve_free_proxy_change_low"] > 0),
     ("without the leash, the gold score at the last snapshot is below its best (paired "
      "interval below zero)", lambda f: f["curve_free_gold_change_high"] < 0),
+    ("without the leash, the proxy (mean reward) at the last snapshot is not shown below its "
+     "level at the gold score's best snapshot", lambda f: f["curve_free_proxy_change_high"] >= 0),
     ("with the leash, the run ends at a lower KL than the first snapshot of the run without it "
      "whose gold score is shown below its best",
      lambda f: f["curve_leash_kl_last"] < f["curve_free_kl_fallen"]),

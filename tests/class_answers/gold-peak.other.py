@@ -1,0 +1,2 @@
+    best = (points.sort_values("gold", ascending=False, kind="stable")
+            .drop_duplicates("run"))
