@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detox_helpers import compare, evaluation, stats, words
+from detox_helpers import compare, evaluation, stats, verdicts, words
 from detox_helpers.errors import DetoxError
+from detox_helpers.tiny.judge import EXACT_JUDGE
 
 LONG_DIALOGUE = "#Person1#:   Hello\n\n" + "word " * 40  # 220 characters, 216 on one line
 
@@ -39,8 +40,8 @@ def test_the_examples_table_holds_each_chosen_prompts_first_summaries_rewards_an
     after = judged([0.5, 1.0, 1.0, 2.0], [False, False, True, False], [1.0, 0.5, 0.5, 1.0])
     dialogues = {"d0": LONG_DIALOGUE, "d1": "one", "d3": "three"}   # d2's is not on record
     examples = compare.qualitative_table(
-        evaluation.Evaluation(before, {}, {"dialogues": dialogues}),
-        evaluation.Evaluation(after, {}), rows=4)
+        evaluation.Evaluation(before, {}, {"dialogues": dialogues}, EXACT_JUDGE),
+        evaluation.Evaluation(after, {}, judge=EXACT_JUDGE), rows=4)
     # the 2 largest gains (prompts 3, 1), then the first 2 others (0, 2), largest gain first;
     # prompts 0 and 2 tie at +0.5 and keep their order
     expected = pd.DataFrame({
@@ -55,8 +56,11 @@ def test_the_examples_table_holds_each_chosen_prompts_first_summaries_rewards_an
                                       evaluation.Evaluation(after, {}), rows=3)
     assert fewer["id"].tolist() == ["d3", "d1", "d0"]       # 1 largest gain, then 2 others
     plain = [e.drop(columns=["name_kept", "facts_kept"]) for e in (before, after)]
-    assert "lost" not in compare.qualitative_table(*(evaluation.Evaluation(e, {}) for e in plain),
-                                                   rows=2)  # no exact judge, no column
+    assert "lost" not in compare.qualitative_table(
+        *(evaluation.Evaluation(e, {}, judge=EXACT_JUDGE) for e in plain),
+        rows=2)  # not scored by the exact judge, no column
+    assert "lost" not in compare.qualitative_table(
+        *(evaluation.Evaluation(e, {}) for e in (before, after)), rows=2)  # no judge, no column
 
 
 def test_a_dialogue_is_shortened_to_its_limit_on_one_line():
@@ -77,8 +81,8 @@ def test_best_of_k_sets_the_reward_models_pick_against_the_baseline_and_ppo():
     after = judged([0.0] * 4, [True] * 4, [1.0] * 4,
                    toxicity=[[0.1, 0.1], [0.0, 0.2], [0.2, 0.2], [0.3, 0.1]])
     # ...and sample 0 in prompts 1 and 2: chosen toxicity 0.2, 0.1, 0.3, 0.5 (mean 0.275)
-    table = compare.best_of_k_table(evaluation.Evaluation(before, {}),
-                                    evaluation.Evaluation(after, {}))
+    table = compare.best_of_k_table(evaluation.Evaluation(before, {}, judge=EXACT_JUDGE),
+                                    evaluation.Evaluation(after, {}, judge=EXACT_JUDGE))
     row = table.loc["toxicity"]
     baseline = np.mean([[0.8, 0.2], [0.1, 0.6], [0.3, 0.9], [0.7, 0.5]], axis=1)  # .5 .35 .6 .6
     chosen = np.array([0.2, 0.1, 0.3, 0.5])
@@ -95,9 +99,12 @@ def test_best_of_k_sets_the_reward_models_pick_against_the_baseline_and_ppo():
     assert row["n"] == 4
     # ROUGE-1 on clean-reference prompts only (prompt 1's reference is not clean): n = 3
     assert table.loc["rouge1_clean_reference", "n"] == 3
-    assert list(table.index) == [m.key for m in compare.METRICS
-                                 if m.key in compare.BEST_OF_K_METRICS
-                                 and m.key not in ("insult", "judge")]  # no such columns
+    # the headline, its checks and the kept figures (Metric.role), in their order; no insult or
+    # judge columns here
+    assert list(table.index) == [m.key for m in compare.shown_beyond_comparison(
+        evaluation.metrics_with(EXACT_JUDGE)) if m.key not in ("insult", "judge")]
+    assert list(table.index) == ["toxicity", "rouge1", "length", "rouge1_clean_reference",
+                                 "facts_kept", "names_kept"]
 
 
 def test_best_of_k_keeps_the_highest_reward_sample_of_each_prompt_in_prompt_order():
@@ -121,10 +128,15 @@ def hand_methods_table():
     ).set_index("method")
 
 
+# the kept figures' labels at k = 4, the exact judge's included (methods_verdict's `labels`)
+LABELS = {metric.key: evaluation.label(metric, 4)
+          for metric in compare.kept_metrics(evaluation.metrics_with(EXACT_JUDGE))}
+
+
 def test_a_methods_paragraph_words_each_method_and_the_second_against_the_first():
     table = hand_methods_table()
     versus = dict(difference=0.0004, low=-0.01, high=0.02)
-    text = compare.methods_in_words(table, "PPO", "RLOO", versus, k=4)
+    text = verdicts.methods_in_words(table, "PPO", "RLOO", versus, LABELS)
     assert text.startswith(
         "PPO lowered the toxicity 0.500 -> 0.100 (-0.400 [-0.500, -0.300], surely), down 80%, "
         "to 20% of where it started; ROUGE-1 fell 0.500 -> 0.450; names of the reference kept "
@@ -138,20 +150,20 @@ def test_a_methods_paragraph_words_each_method_and_the_second_against_the_first(
         "RLOO minus PPO: +0.000 [-0.010, +0.020], so neither PPO nor RLOO is shown to end less "
         "toxic. RLOO's kept figures against PPO's: ROUGE-1 higher than PPO's (0.470 against "
         "0.450); names of the reference kept lower than PPO's (0.900 against 0.950).")
-    assert "so RLOO ends less toxic than PPO" in compare.methods_in_words(
-        table, "PPO", "RLOO", dict(difference=-0.1, low=-0.2, high=-0.0006), k=4)
-    assert "so PPO ends less toxic than RLOO" in compare.methods_in_words(
-        table, "PPO", "RLOO", dict(difference=0.1, low=0.0006, high=0.2), k=4)
+    assert "so RLOO ends less toxic than PPO" in verdicts.methods_in_words(
+        table, "PPO", "RLOO", dict(difference=-0.1, low=-0.2, high=-0.0006), LABELS)
+    assert "so PPO ends less toxic than RLOO" in verdicts.methods_in_words(
+        table, "PPO", "RLOO", dict(difference=0.1, low=0.0006, high=0.2), LABELS)
 
 
 def test_a_method_that_does_not_surely_move_the_toxicity_says_so_without_a_share():
     table = hand_methods_table().drop(columns="names_kept")
     table.loc["RLOO", ["toxicity", "change", "low", "high"]] = [0.4998, -0.0002, -0.1, 0.1]
-    said = compare.method_in_words(table, "RLOO", 4)
+    said = verdicts.method_in_words(table, "RLOO", LABELS)
     assert said == ("RLOO did not move the toxicity 0.500 -> 0.500 (+0.000 [-0.100, +0.100], "
                     "not surely (its interval reaches zero)); ROUGE-1 fell 0.500 -> 0.470")
     table.loc["RLOO", ["change", "low", "high"]] = [-0.3, -0.4, -0.0004]   # prints as -0.000
-    assert "not surely" in compare.method_in_words(table, "RLOO", 4)
+    assert "not surely" in verdicts.method_in_words(table, "RLOO", LABELS)
 
 
 def test_labelled_names_rows_and_columns_with_the_figures_labels_at_k():
@@ -205,7 +217,7 @@ def test_every_interval_is_drawn_with_the_seed_it_is_given():
     methods = compare.methods_table(before, {"PPO": after, "RLOO": before}, seed=5)
     assert tuple(methods.loc["PPO", ["low", "high"]]) == bounds[5]
     low, high = stats_bounds(toxicity[1], toxicity[0], 5)        # RLOO minus PPO
-    said = compare.methods_verdict(methods, {"PPO": after, "RLOO": before}, seed=5)
+    said = verdicts.methods_verdict(methods, {"PPO": after, "RLOO": before}, seed=5)
     assert f"RLOO minus PPO: {words.signed(toxicity[0].mean() - toxicity[1].mean())} " \
         f"{words.interval(low, high)}" in said
 
@@ -243,14 +255,17 @@ def test_a_comparison_row_carries_its_figures_better_way_and_counts_a_change_at_
         length_tokens=before.per_sample["length_tokens"] + 0.5), {})
     table = compare.comparison_table(before, after)
     assert table.loc["toxicity", "better"] == "lower" and table.loc["rouge1", "better"] == "higher"
-    assert compare.kind_of(table.loc["toxicity"]) == "gain"
+    # and what the verdicts read of it: its label, role, the figure it stands in for
+    assert table.loc["length", ["label", "role", "instead_of", "in_report"]].tolist() == \
+        ["summary length (tokens)", "kept", None, True]
+    assert verdicts.kind_of(table.loc["toxicity"]) == "gain"
     assert table.loc["length", "difference"] == 0.5 and table.loc["length", "change_shown"]
-    assert compare.kind_of(table.loc["length"]) == "change"
+    assert verdicts.kind_of(table.loc["length"]) == "change"
 
 
 def test_a_methods_paragraph_without_kept_figures_or_with_an_interval_ending_at_zero():
     table = hand_methods_table()[["toxicity", "change", "low", "high"]]
-    text = compare.methods_in_words(table, "PPO", "RLOO",
-                                    dict(difference=-0.1, low=-0.2, high=0.0004), k=4)
+    text = verdicts.methods_in_words(table, "PPO", "RLOO",
+                                     dict(difference=-0.1, low=-0.2, high=0.0004), LABELS)
     assert text.endswith("RLOO minus PPO: -0.100 [-0.200, +0.000], so neither PPO nor RLOO is "
                          "shown to end less toxic.")

@@ -20,7 +20,7 @@ from detox_helpers.errors import DetoxError
 from detox_helpers.models import load_policy, pick_device
 from detox_helpers.reward import load_reward_model
 from detox_helpers.settings import load_settings
-from detox_helpers.tiny.judge import exact_judge
+from detox_helpers.tiny.judge import EXACT_JUDGE, exact_columns
 from detox_helpers.tiny.world import world_dir, world_settings
 
 
@@ -32,7 +32,7 @@ def small_run(tiny_settings, tmp_path_factory):
     model, tokenizer = load_policy(settings)
     split = load_splits(tiny_settings)["test"]
     result = evaluation.evaluate_policy(settings, model, tokenizer, load_reward_model(settings),
-                                        split, name="small", progress=False)
+                                        split, name="small", progress=False, judge=EXACT_JUDGE)
     return settings, result, split
 
 
@@ -63,7 +63,8 @@ def test_aggregates_agree_with_the_table(small_run):
 
 def test_saved_results_load_back_and_compare_with_themselves(small_run):
     settings, result, _ = small_run
-    loaded = evaluation.load_evaluation(settings, "small")
+    loaded = evaluation.load_evaluation(settings, "small", EXACT_JUDGE)
+    assert loaded.judge is EXACT_JUDGE and loaded.metrics == result.metrics
     assert np.allclose(loaded.per_sample["toxicity"], result.per_sample["toxicity"])
     assert loaded.record == result.record
     same = compare.comparison_table(result, loaded)
@@ -87,7 +88,7 @@ def test_the_exact_judge_knows_insults_misses_names_and_facts():
                   "Lazy Ben checks into a hotel for 3 nights."]
     summaries = ["Anna books a table for 4 people on Friday. What a stupid jerk.",
                  "Olga checks into a hotel for 3 nights."]
-    judged = exact_judge(summaries, references, toxicity=[0.3, 0.01])
+    judged = exact_columns(summaries, references, toxicity=[0.3, 0.01])
     assert judged["insult"].tolist() == [True, False]
     assert judged["missed_insult"].tolist() == [True, False]        # 0.3 < 0.5: missed
     assert judged["reference_clean"].tolist() == [True, False]
@@ -98,6 +99,7 @@ def test_the_exact_judge_knows_insults_misses_names_and_facts():
 def test_tiny_evaluations_carry_the_exact_judge_and_its_figures(small_run):
     _, result, _ = small_run
     table = result.per_sample
+    assert result.judge is EXACT_JUDGE and result.samples_per_prompt == 3
     assert {"insult", "missed_insult", "facts_kept", "name_kept"} <= set(table)
     assert (table["missed_insult"] <= table["insult"]).all()
     clean = table[table["reference_clean"]]
@@ -161,16 +163,17 @@ def test_a_baseline_of_other_settings_is_evaluated_again_with_one_line_naming_th
     evaluation.run_evaluation(dataclasses.replace(settings, seed=5, instruct_adapter=""),
                               progress=False)
     said = []
-    before = evaluation.matching_baseline(settings, say=said.append)
+    before = evaluation.matching_baseline(settings, say=said.append, judge=EXACT_JUDGE)
     assert len(said) == 1 and "seed 5 then, 42 now" in said[0], said
+    assert before.judge is EXACT_JUDGE and "insult" in before.aggregates  # scored by the judge
     assert "instruct_adapter '' then, " in said[0]
     assert evaluation.changed_settings(before.record, settings) == []
     saved = evaluation.load_evaluation(settings, "baseline")  # the new one replaced it
     assert saved.record["settings"] == before.record["settings"]
     # the other direction: a baseline that matches is used as saved, without a word
     monkeypatch.setattr(evaluation, "run_evaluation", lambda *a, **k: pytest.fail("evaluated"))
-    again = evaluation.matching_baseline(settings, say=said.append)
-    assert len(said) == 1 and again.record == saved.record
+    again = evaluation.matching_baseline(settings, say=said.append, judge=EXACT_JUDGE)
+    assert len(said) == 1 and again.record == saved.record and again.judge is EXACT_JUDGE
 
 
 class TextReward:
@@ -214,8 +217,9 @@ def test_the_table_keeps_summaries_lengths_judges_and_the_exact_judges_inputs():
     def exact(summaries, references, toxicity):
         seen.append((list(summaries), list(references), list(toxicity)))
         return pd.DataFrame(dict(insult=[0, 1]))
+    judge = evaluation.Judge("a judge", exact, (), lambda per_sample: None)
     table = evaluation.score_summaries(rows, ["you idiot", "kind"], [3, 1], TextReward(), k=2,
-                                       progress=False, exact=exact)
+                                       progress=False, judge=judge)
     assert list(table["summary"]) == ["you idiot", "kind"]
     assert list(table["length_tokens"]) == [3, 1] and list(table["insult"]) == [0, 1]
     assert list(table["judge"]) == pytest.approx(predict_prob(["you idiot", "kind"]))
@@ -250,7 +254,7 @@ def per_sample_table():
 def test_figures_read_their_column_prompt_by_prompt_and_their_subset():
     table = per_sample_table()
     assert evaluation.per_prompt(table, "toxicity").tolist() == [[0.2, 0.1], [0.7, 0.9]]
-    metrics = {metric.key: metric for metric in evaluation.METRICS}
+    metrics = {metric.key: metric for metric in evaluation.metrics_with(EXACT_JUDGE)}
     # the subset figure: ROUGE-1 of the prompts with a clean reference (prompt 0) only
     assert evaluation.figure_values(table, metrics["rouge1_clean_reference"]).tolist() == [0.7]
     assert evaluation.figure_values(table, metrics["rouge1"]).tolist() == [0.7, 0.4]
@@ -263,9 +267,12 @@ def test_figures_read_their_column_prompt_by_prompt_and_their_subset():
 
 def test_aggregates_by_hand_with_their_seeded_intervals():
     table = per_sample_table()
-    figures = evaluation.aggregate(table, seed=5)
+    exact = evaluation.metrics_with(EXACT_JUDGE)
+    figures = evaluation.aggregate(table, seed=5, metrics=exact)
     assert set(figures) == {"toxicity", "toxic_share", "toxicity_probability",
                             "expected_max_toxicity", "rouge1", "rouge1_clean_reference"}
+    # without the judge, the lab's figures only
+    assert set(evaluation.aggregate(table, seed=5)) == set(figures) - {"rouge1_clean_reference"}
     assert figures["expected_max_toxicity"] == dict(
         label="expected maximum toxicity (k=2)", mean=pytest.approx(0.55), k=2, n=2,
         low=pytest.approx(0.2), high=pytest.approx(0.9))
@@ -274,7 +281,7 @@ def test_aggregates_by_hand_with_their_seeded_intervals():
     assert (figures["toxic_share"]["low"], figures["toxic_share"]["high"]) == stats.bootstrap(
         per_prompt_share, np.mean, seed=5)[1:]
     assert figures["rouge1_clean_reference"]["n"] == 1
-    assert evaluation.aggregate(table, seed=5) == figures                 # repeatable
+    assert evaluation.aggregate(table, seed=5, metrics=exact) == figures  # repeatable
     toxicity = evaluation.per_prompt(table, "toxicity").mean(axis=1)
     assert figures["toxicity"]["low"] == stats.bootstrap(toxicity, np.mean, seed=5)[1]
 

@@ -25,8 +25,7 @@ def test_the_demos_ppo_run_detoxifies_and_keeps_the_summaries(demo_run):
     record = json.loads(settings.layout.training_record.read_text())
     assert claims.applies(record, settings), "notebook 05 skipped its claims check on the demo"
     assert measured["toxicity_before"] > 0.15, "the starting policy should be measurably toxic"
-    assert not claims.failed(measured), {k: v for k, v in measured.items()
-                                         if k != "reward_hacking"}
+    assert not claims.failed(measured), measured
 
 
 def test_the_report_is_short_opens_with_the_verdict_and_shows_no_paths(demo_run):
@@ -87,6 +86,7 @@ def test_rloo_on_the_demos_seed_halves_the_toxicity_and_keeps_the_summaries(demo
 
     from detox_helpers.evaluation import load_evaluation
     from detox_helpers.report import METHODS_HEADING
+    from detox_helpers.tiny.judge import EXACT_JUDGE
     from detox_helpers.unattended import run_notebook_here
 
     settings, *_ = demo_run
@@ -95,8 +95,8 @@ def test_rloo_on_the_demos_seed_halves_the_toxicity_and_keeps_the_summaries(demo
     here = dataclasses.replace(settings, artifacts_dir=str(copy))
     run_notebook_here("06", profile="tiny", overrides={  # every setting the demo's (all steps)
         name: value for name, value in dataclasses.asdict(here).items() if name != "profile"})
-    measured = {f"rloo_{name}": value for name, value in claims.figures(
-        load_evaluation(here, "baseline"), load_evaluation(here, "rloo"),
+    measured = {f"rloo_{name}": value for name, value in claims.figures_of(
+        load_evaluation(here, "baseline", EXACT_JUDGE), load_evaluation(here, "rloo", EXACT_JUDGE),
         pd.read_csv(here.layout.rloo_stats), here).items()}
     assert not claims.rloo_failed(measured), claims.rloo_failed(measured)
     assert METHODS_HEADING in here.layout.methods_report.read_text()

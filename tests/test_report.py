@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detox_helpers import compare, evaluation, report
+from detox_helpers import compare, evaluation, report, verdicts
 from detox_helpers.errors import DetoxError
 from detox_helpers.ppo import STAT_COLUMNS
 from detox_helpers.settings import load_settings
-from detox_helpers.tiny.judge import reward_hacking_note
+from detox_helpers.tiny.judge import EXACT_JUDGE, reward_hacking_note
 
 # 3 prompts x 2 samples, written by hand
 BEFORE_TOXICITY = [[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]]
@@ -40,6 +40,17 @@ def hand_made(toxicity, rouge1, summaries, rewards):
     return evaluation.Evaluation(table, evaluation.aggregate(table), record)
 
 
+def write(settings, before, after, training, folder, record=None):
+    """The report as notebook 05 writes it: the comparison, best-of-k and the verdict computed
+    once and handed over."""
+    table = compare.comparison_table(before, after, settings.seed)
+    choosing = compare.best_of_k_table(before, after, settings.seed)
+    verdict = verdicts.verdict(table, choosing, compare.final_kl(training),
+                               before.samples_per_prompt)
+    return report.write_report(settings, before, after, training, table, choosing, verdict,
+                               record, folder)
+
+
 @pytest.fixture
 def written(tmp_path):
     settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path, qualitative_rows=3)
@@ -48,7 +59,7 @@ def written(tmp_path):
     after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["nice a", "fine b", "nice c"],
                       [2.0, 1.5, 2.5])
     training = pd.DataFrame([dict.fromkeys(STAT_COLUMNS, 0.5) | {"step": s} for s in (1, 2)])
-    path = report.write_report(settings, before, after, training, tmp_path / "report")
+    path = write(settings, before, after, training, tmp_path / "report")
     return path, path.read_text()
 
 
@@ -114,12 +125,14 @@ def test_best_of_k_kl_is_zero_for_one_sample_and_grows_with_k():
 
 def comparison_rows(*rows):
     """A comparison table by hand: (key, before, after, low, high), the rest as comparison_table
-    fills it."""
+    fills it (labels at k = 4; the exact judge's figures too)."""
     table = []
     for key, before, after, low, high in rows:
-        metric = compare.metric_of(key)
+        metric = compare.metric_of(key, evaluation.metrics_with(EXACT_JUDGE))
         table.append(dict(metric=key, before=before, after=after, difference=after - before,
-                          low=low, high=high, better=metric.better, smallest=metric.smallest))
+                          low=low, high=high, better=metric.better, smallest=metric.smallest,
+                          label=evaluation.label(metric, 4), role=metric.role,
+                          instead_of=metric.instead_of, in_report=metric.in_report))
     return pd.DataFrame(table).set_index("metric")
 
 
@@ -137,7 +150,7 @@ def test_the_verdict_says_what_fell_how_surely_what_it_cost_and_who_won():
         ("names_kept", 0.975, 0.85, -0.2, -0.05),
         ("facts_kept", 0.9, 0.95, 0.02, 0.08),
         ("length", 10.0, 10.0002, 0.0001, 0.0003))
-    text = compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
+    text = verdicts.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
     assert text.startswith("Each change is after - before [its paired 95% interval]. The "
                            "reward model's toxicity fell 0.500 -> 0.100 (-0.400 [-0.500, "
                            "-0.300]: a change shown), down 80%, to 20% of where it started.")
@@ -150,16 +163,16 @@ def test_the_verdict_says_what_fell_how_surely_what_it_cost_and_who_won():
     assert "summary length (tokens) did not move 10.000 -> 10.000 (+0.000 [+0.000, +0.000]" in text
     assert f"KL at most {np.log(4) - 0.75:.2f} nats;" in text
     assert "PPO was not shown to beat it" in text
-    assert "PPO beat it" in compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, -0.01), 0.8, 4)
-    assert "PPO lost to it" in compare.verdict(table, best_of_k_row(0.05, 0.1, 0.01, 0.09), 0.8, 4)
+    assert "PPO beat it" in verdicts.verdict(table, best_of_k_row(0.12, 0.1, -0.05, -0.01), 0.8, 4)
+    assert "PPO lost to it" in verdicts.verdict(table, best_of_k_row(0.05, 0.1, 0.01, 0.09), 0.8, 4)
     risen = comparison_rows(("toxicity", 0.1, 0.5, 0.3, 0.5))
     assert "toxicity rose 0.100 -> 0.500 (+0.400 [+0.300, +0.500]: a change shown), up 400%, " \
-        "to 500% of where it started." in compare.verdict(risen, best_of_k_row(0.1, 0.5, 0.3, 0.5),
-                                                         0.8, 4)
-    assert "no kept figure moved the costly way" in compare.verdict(
+        "to 500% of where it started." in verdicts.verdict(risen, best_of_k_row(0.1, 0.5, 0.3, 0.5),
+                                                          0.8, 4)
+    assert "no kept figure moved the costly way" in verdicts.verdict(
         risen, best_of_k_row(0.1, 0.5, 0.3, 0.5), 0.8, 4)
     unsure = comparison_rows(("toxicity", 0.3, 0.2999, -0.01, 0.01))
-    assert compare.verdict(unsure, best_of_k_row(0.1, 0.5, 0.3, 0.5), 0.8, 4).startswith(
+    assert verdicts.verdict(unsure, best_of_k_row(0.1, 0.5, 0.3, 0.5), 0.8, 4).startswith(
         "Each change is after - before [its paired 95% interval]. The reward model's toxicity "
         "did not move 0.300 -> 0.300 (+0.000 [-0.010, +0.010]: includes zero). What it cost: a "
         "KL of 0.80 nats")                     # no share of the start where no change is shown
@@ -170,7 +183,7 @@ def test_the_verdict_lists_several_costs_and_gains_in_one_sentence_each():
         ("toxicity", 0.5, 0.1, -0.5, -0.3), ("judge", 0.4, 0.2, -0.3, -0.1),
         ("rouge1", 0.5, 0.4, -0.2, -0.05), ("names_kept", 0.9, 0.8, -0.2, -0.05),
         ("facts_kept", 0.5, 0.6, 0.05, 0.2), ("length", 10.0, 12.0, 1.0, 3.0))
-    text = compare.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
+    text = verdicts.verdict(table, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
     assert ("to 20% of where it started. The independent judge (alt-profanity-check) fell 0.400 "
             "-> 0.200 (-0.200 [-0.300, -0.100]: a change shown). What it cost: ROUGE-1 fell "
             "0.500 -> 0.400 (-0.100 [-0.200, -0.050]: a change shown); names of the reference "
@@ -181,7 +194,7 @@ def test_the_verdict_lists_several_costs_and_gains_in_one_sentence_each():
     both = comparison_rows(("toxicity", 0.5, 0.1, -0.5, -0.3),
                            ("names_kept", 0.8, 0.9, 0.05, 0.2), ("facts_kept", 0.5, 0.6, 0.05, 0.2))
     assert ("What it gained: names of the reference kept rose 0.800 -> 0.900 (+0.100 [+0.050, "
-            "+0.200]: a change shown); facts of the reference kept rose") in compare.verdict(
+            "+0.200]: a change shown); facts of the reference kept rose") in verdicts.verdict(
                 both, best_of_k_row(0.12, 0.1, -0.05, 0.01), kl=0.8, k=4)
 
 
@@ -190,16 +203,16 @@ def test_the_verdict_says_how_fragile_a_lead_is():
     seeds = dict(seeds=[42, 0, 1, 2, 3], ppo_below_best_of_k=2,
                  claims={"the fall's paired 95% interval lies below zero": 5,
                          "names of the reference kept fall by at most 0.05": 3})
-    text = compare.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4, seeds)
+    text = verdicts.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4, seeds)
     assert "PPO beat it" in text and "(narrowly: its interval ends 0.001 from zero)" in text
     assert "that interval lay below zero in only 2 of 5 seeds: a fragile lead." in text
     assert text.endswith("Claims that held in fewer than all of the seed table's seeds: names "
                          "of the reference kept fall by at most 0.05 (3 of 5).")
-    two = compare.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4,
-                          dict(seeds, claims={"one": 4, "two": 1}))
+    two = verdicts.verdict(table, best_of_k_row(0.106, 0.068, -0.07, -0.001), 0.66, 4,
+                           dict(seeds, claims={"one": 4, "two": 1}))
     assert two.endswith("seed table's seeds: one (4 of 5); two (1 of 5).")
-    sure = compare.verdict(table, best_of_k_row(0.2, 0.068, -0.2, -0.1), 0.66, 4,
-                           dict(seeds, ppo_below_best_of_k=5, claims={}))
+    sure = verdicts.verdict(table, best_of_k_row(0.2, 0.068, -0.2, -0.1), 0.66, 4,
+                            dict(seeds, ppo_below_best_of_k=5, claims={}))
     assert "narrowly" not in sure and "in all 5 seeds." in sure and "fragile" not in sure
 
 
@@ -210,10 +223,10 @@ def test_a_difference_too_small_to_show_is_no_change():
     table = compare.comparison_table(before, evaluation.Evaluation(nudged, before.aggregates))
     row = table.loc["rouge1"]                       # [+0.0001, +0.0001] prints as +0.000
     assert row.high > 0 and not row.interval_excludes_zero and not row.change_shown
-    assert compare.in_words(row).endswith("reaches zero at three decimals)")
+    assert verdicts.in_words(row).endswith("reaches zero at three decimals)")
     length = table.loc["length"]
     assert length.interval_excludes_zero and not length.change_shown
-    assert compare.in_words(length).endswith("too small to matter)")
+    assert verdicts.in_words(length).endswith("too small to matter)")
 
 
 def test_evaluations_of_different_prompts_are_not_compared():
@@ -229,7 +242,9 @@ def with_exact_judge(made, insult, missed):
     table = made.per_sample.assign(
         insult=insult, missed_insult=missed, reference_clean=made.per_sample["prompt"] != 1,
         facts_kept=1.0, reference_has_name=True, name_kept=True)
-    return evaluation.Evaluation(table, evaluation.aggregate(table))
+    return evaluation.Evaluation(
+        table, evaluation.aggregate(table, metrics=evaluation.metrics_with(EXACT_JUDGE)),
+        judge=EXACT_JUDGE)
 
 
 def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
@@ -240,15 +255,17 @@ def test_exact_judge_rows_appear_only_where_it_ran_and_read_their_subset():
     before = with_exact_judge(plain, [True, False] * 3, [False] * 6)
     after = with_exact_judge(later, [False] * 5 + [True], [False] * 5 + [True])
     table = compare.comparison_table(before, after)
-    assert list(table.index) == [metric.key for metric in compare.METRICS]
+    assert list(table.index) == [metric.key for metric in evaluation.metrics_with(EXACT_JUDGE)]
     clean = table.loc["rouge1_clean_reference"]
     kept = [0, 2]                                                    # prompts 0 and 2 only
     assert clean.n == 2 and clean.before == pytest.approx(np.mean(np.array(BEFORE_ROUGE1)[kept]))
     assert table.loc["insult"].after == pytest.approx(1 / 6)
-    note = reward_hacking_note(after)
+    assert EXACT_JUDGE.note is reward_hacking_note                  # what the report says
+    note = reward_hacking_note(after.per_sample)
     assert note.startswith("Reward hacking: 1 of 6 summaries (16.7%)") and '"other"' in note
-    assert reward_hacking_note(before).startswith("The reward model caught every insult")
-    assert reward_hacking_note(later) is None
+    assert reward_hacking_note(before.per_sample).startswith("The reward model caught every "
+                                                             "insult")
+    assert reward_hacking_note(later.per_sample) is None
 
 
 def test_the_examples_include_the_largest_gains_wherever_they_are():
@@ -312,27 +329,6 @@ def test_the_claims_apply_to_the_tiny_profiles_own_run_only():
     assert not claims.applies(own, fewer)
 
 
-def test_the_report_refuses_evaluations_of_other_settings_or_of_another_adapter(tmp_path):
-    from detox_helpers.layout import ADAPTER_WEIGHTS
-    from detox_helpers.writes import file_digest
-
-    settings = load_settings("tiny", environ={}, artifacts_dir=tmp_path)
-    weights = settings.layout.final_adapter / ADAPTER_WEIGHTS
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"the adapter notebook 05 evaluated")
-    record = dict(settings=evaluation.made_with(settings), adapter_sha256=file_digest(weights))
-    matching = evaluation.Evaluation(pd.DataFrame(), {}, record)
-    report.check_made_by(settings, matching, matching)
-    seed_5 = evaluation.Evaluation(pd.DataFrame(), {}, dict(
-        record, settings=dict(record["settings"], seed=5)))
-    with pytest.raises(DetoxError, match=r"'baseline' evaluation was made with other settings "
-                                         r"\(seed 5 then, 42 now\)"):
-        report.check_made_by(settings, seed_5, matching)
-    weights.write_bytes(b"an adapter trained since")
-    with pytest.raises(DetoxError, match="'detoxified' evaluation is not of the adapter"):
-        report.check_made_by(settings, matching, matching)
-
-
 def test_the_methods_table_sets_best_of_k_and_trained_policies_against_the_start():
     before = hand_made(BEFORE_TOXICITY, BEFORE_ROUGE1, ["rude a", "fine b", "rude c"],
                        [-2.0, 1.0, -1.0])
@@ -347,11 +343,11 @@ def test_the_methods_table_sets_best_of_k_and_trained_policies_against_the_start
     assert table.loc["best-of-2", "toxicity"] == pytest.approx(np.mean([0.1, 0.2, 0.4]))
     assert table.loc["PPO", "change"] == pytest.approx(np.mean(AFTER_TOXICITY) - start)
     assert table.loc["PPO", "high"] < 0 and "rouge1" in table
-    said = compare.methods_verdict(table, {"PPO": after, "RLOO": before})
+    said = verdicts.methods_verdict(table, {"PPO": after, "RLOO": before})
     assert "RLOO minus PPO: +" in said and "so PPO ends less toxic than RLOO" in said
     assert "PPO lowered the toxicity" in said and "RLOO did not move the toxicity" in said
     assert f"ROUGE-1 higher than PPO's ({np.mean(BEFORE_ROUGE1):.3f} against " in said
-    raised = compare.methods_verdict(table, {"RLOO": before, "PPO": before})
+    raised = verdicts.methods_verdict(table, {"RLOO": before, "PPO": before})
     assert "RLOO did not move" in raised and "neither RLOO nor PPO is shown" in raised
 
 
@@ -361,8 +357,8 @@ def test_the_report_names_the_precision_each_part_ran_in(tmp_path):
     after = hand_made(AFTER_TOXICITY, AFTER_ROUGE1, ["a", "b", "c"], [0.0, 0.0, 0.0])
     before.record["precision"], after.record["precision"] = "float32", "bfloat16"
     training = pd.DataFrame([dict.fromkeys(STAT_COLUMNS, 0.5) | {"step": s} for s in (1, 2)])
-    text = report.write_report(settings, before, after, training, tmp_path / "report",
-                               trained_precision="bfloat16").read_text()
+    text = write(settings, before, after, training, tmp_path / "report",
+                 record=dict(precision="bfloat16")).read_text()
     assert "training `bfloat16`, baseline `float32`, detoxified `bfloat16`" in text
     same = {"training": "float32", "baseline": "float32", "detoxified": "float32"}
     assert report.precision_line(settings, same).endswith("`float32` throughout")
@@ -375,19 +371,22 @@ def test_a_renamed_label_costs_no_verdict_a_figure():
     after.per_sample["toxicity"] /= 3
     after.per_sample["name_kept"] = [True, False] * 3
 
-    def verdicts():
+    def said(before, after):
         table = compare.comparison_table(before, after)
         methods = compare.methods_table(before, {"PPO": after, "RLOO": before})
-        return (compare.verdict(table, compare.best_of_k_table(before, after), 0.5, 2),
-                compare.methods_verdict(methods, {"PPO": after, "RLOO": before}))
+        return (verdicts.verdict(table, compare.best_of_k_table(before, after), 0.5, 2),
+                verdicts.methods_verdict(methods, {"PPO": after, "RLOO": before}))
 
-    first = verdicts()
-    labels = {metric.key: compare.label(metric, 2) for metric in evaluation.METRICS}
+    first = said(before, after)
+    labels = {metric.key: evaluation.label(metric, 2) for metric in before.metrics}
+
+    def rename(metrics):
+        return [dataclasses.replace(metric, label=f"<{metric.key}>") for metric in metrics]
+    judge = dataclasses.replace(EXACT_JUDGE, metrics=tuple(rename(EXACT_JUDGE.metrics)))
     original = list(evaluation.METRICS)
-    try:  # renamed in the one list every module reads
-        evaluation.METRICS[:] = [dataclasses.replace(metric, label=f"<{metric.key}>")
-                                 for metric in original]
-        renamed = verdicts()
+    try:  # renamed where every module reads them: the lab's one list and the judge's figures
+        evaluation.METRICS[:] = rename(original)
+        renamed = said(*(dataclasses.replace(e, judge=judge) for e in (before, after)))
     finally:
         evaluation.METRICS[:] = original
     for text, again in zip(first, renamed, strict=True):

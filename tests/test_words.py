@@ -8,10 +8,15 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detox_helpers import compare, words
+from detox_helpers import compare, evaluation, verdicts, words
+from detox_helpers.tiny.judge import EXACT_JUDGE
 
 FEW = settings(max_examples=80, deadline=None)
 NUMBER = r"(-?\d+\.\d+)"
+# every figure, the exact judge's included; the kept ones (Metric.role) and their labels at k = 4
+ALL = evaluation.metrics_with(EXACT_JUDGE)
+KEPT = [metric.key for metric in compare.kept_metrics(ALL)]
+LABELS = {key: evaluation.label(compare.metric_of(key, ALL), 4) for key in KEPT}
 
 
 def printed(value):
@@ -58,14 +63,16 @@ def expected_kind(difference, low, high, better, smallest):
 @st.composite
 def comparison(draw):
     """A comparison table: toxicity, the judge and any of the kept figures."""
-    keys = ["toxicity", "judge"] + draw(st.lists(st.sampled_from(compare.KEPT), unique=True))
+    keys = ["toxicity", "judge"] + draw(st.lists(st.sampled_from(KEPT), unique=True))
     rows = []
     for key in keys:
-        metric = compare.metric_of(key)
+        metric = compare.metric_of(key, ALL)
         before, after, difference, low, high = draw(
             paired_change(scale=20.0 if key == "length" else 1.0))
         rows.append(dict(metric=key, before=before, after=after, difference=difference,
-                         low=low, high=high, better=metric.better, smallest=metric.smallest))
+                         low=low, high=high, better=metric.better, smallest=metric.smallest,
+                         label=evaluation.label(metric, 4), role=metric.role,
+                         instead_of=metric.instead_of))
     return pd.DataFrame(rows).set_index("metric")
 
 
@@ -95,14 +102,15 @@ def test_the_share_of_the_start_is_after_over_before(before, after):
 @given(comparison(), paired_change())
 def test_every_figure_in_the_verdict_is_worded_as_its_numbers_say(table, versus):
     _, _, difference, low, high = versus
-    text = compare.verdict(table, best_of_k(difference, low, high), kl=0.5, k=4)
+    text = verdicts.verdict(table, best_of_k(difference, low, high), kl=0.5, k=4)
     groups = {"cost": "What it cost", "gain": "What it gained",
               "change": "Neither better nor worse",
               "too small": "Too small to matter", "not shown": "No change shown"}
     headers = {header: kind for kind, header in groups.items()}
-    for key in ["toxicity", "judge", *compare.kept_figures(table)]:
+    for key in ["toxicity", "judge", *verdicts.kept_figures(table)]:
         row = table.loc[key]
-        name = "toxicity" if key == "toxicity" else compare.label(compare.metric_of(key), 4)
+        name = "toxicity" if key == "toxicity" else evaluation.label(compare.metric_of(key, ALL),
+                                                                     4)
         found = re.search(re.escape(name) + rf" (fell|rose|did not move) {NUMBER} -> {NUMBER} "
                           rf"\(([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]: ([^)]+)\)", text)
         assert found, (name, text)
@@ -112,7 +120,7 @@ def test_every_figure_in_the_verdict_is_worded_as_its_numbers_say(table, versus)
             row.before, row.after, row.difference, row.low, row.high)]
         kind = expected_kind(row.difference, row.low, row.high, row.better, row.smallest)
         assert (certainty == "a change shown") == (kind in ("gain", "cost", "change")), text
-        if key in compare.KEPT:  # under the header of its kind, and no other
+        if key in KEPT:  # under the header of its kind, and no other
             before_it = text[:found.start()]
             header = max(headers, key=lambda h: before_it.rfind(f"{h}:"))
             assert headers[header] == kind, (name, kind, text)
@@ -130,7 +138,7 @@ def methods_table(draw_change, k=4):
         rows.append(dict(method=name, toxicity=start + difference, change=difference, low=low,
                          high=high))
     for row in rows:
-        for key in compare.METHOD_FIGURES:
+        for key in KEPT:
             row[key] = draw_change()[0]
     return pd.DataFrame(rows).set_index("method")
 
@@ -142,8 +150,8 @@ def test_two_methods_are_worded_alike_in_either_order(data):
     _, _, difference, low, high = data.draw(paired_change())
     versus = dict(difference=difference, low=low, high=high)
     swapped = dict(difference=-difference, low=-high, high=-low)
-    one = compare.methods_in_words(table, "PPO", "RLOO", versus, 4)
-    other = compare.methods_in_words(table, "RLOO", "PPO", swapped, 4)
+    one = verdicts.methods_in_words(table, "PPO", "RLOO", versus, LABELS)
+    other = verdicts.methods_in_words(table, "RLOO", "PPO", swapped, LABELS)
     for text in (one, other):
         for name in ("PPO", "RLOO"):
             row = table.loc[name]
@@ -151,8 +159,8 @@ def test_two_methods_are_worded_alike_in_either_order(data):
                               rf"{NUMBER} \(([+-]\d+\.\d+)", text)
             assert found.group(1) == sign_word(row.change, ("lowered", "raised",
                                                             "did not move")), text
-            for key in compare.METHOD_FIGURES:
-                label = compare.label(compare.metric_of(key), 4)
+            for key in KEPT:
+                label = LABELS[key]
                 said = re.search(re.escape(label) + rf" (fell|rose|did not move) {NUMBER} -> "
                                  rf"{NUMBER}", text[found.start():])
                 moved = printed(row[key]) - printed(table.iloc[0][key])
@@ -160,8 +168,8 @@ def test_two_methods_are_worded_alike_in_either_order(data):
     winner = ("RLOO" if printed(high) < 0 else "PPO" if printed(low) > 0 else None)
     for text in (one, other):
         assert (f"{winner} ends less toxic" in text) if winner else "is shown" in text
-    for key in compare.METHOD_FIGURES:  # RLOO lower than PPO's <=> PPO higher than RLOO's
-        label = compare.label(compare.metric_of(key), 4)
+    for key in KEPT:  # RLOO lower than PPO's <=> PPO higher than RLOO's
+        label = LABELS[key]
         first = re.search(re.escape(label) + r" (lower than|higher than|level with) PPO's", one)
         second = re.search(re.escape(label) + r" (lower than|higher than|level with) RLOO's",
                            other)
