@@ -58,13 +58,16 @@ def code_of(number: str) -> str:
                      if c["cell_type"] == "code")
 
 
-def test_notebook_05_shows_the_bootstrap_and_best_of_k_in_view():
+def test_notebook_05_shows_the_bootstrap_and_calls_one_source_for_best_of_k():
     code = code_of("05")
-    for shown in ("np.random.default_rng(", "np.percentile(", '.groupby("prompt")["reward"]'
-                  ".idxmax()", "np.log(k) - (k - 1) / k"):
+    for shown in ("np.random.default_rng(", "np.percentile("):  # the bootstrap, in view
         assert shown in code, f"notebook 05 no longer shows {shown!r}"
-    # ... and checks them against the package's figures on the run
-    assert "compare.comparison_table(" in code and "compare.best_of_k_table(" in code
+    # best-of-k, its KL bound and the tables have one source, the package, called in view
+    for called in ("compare.best_of_k(before)", "compare.best_of_k_kl(k)",
+                   "compare.comparison_table(", "compare.best_of_k_table("):
+        assert called in code, f"notebook 05 no longer calls {called!r}"
+    for copy in ('samples.groupby("prompt")["reward"].idxmax()', "np.log(k) - (k - 1) / k"):
+        assert copy not in code, f"notebook 05 writes {copy!r} beside the package's"
 
 
 def test_notebook_06_counts_the_optimiser_steps_of_both_methods():
