@@ -25,9 +25,10 @@ class Stopped(DetoxError):
 
 
 # one at a time per run folder
-WRITE_A_RUN = ("demo", "run", "evaluate", "train", "compare", "rloo")
+WRITE_A_RUN = ("demo", "run", "evaluate", "train", "compare", "rloo", "curve")
 # The command that does each notebook's work, for saying how a stopped run continues.
-CONTINUE_WITH = {"01": "data", "03": "evaluate", "04": "train", "05": "compare", "06": "rloo"}
+CONTINUE_WITH = {"01": "data", "03": "evaluate", "04": "train", "05": "compare", "06": "rloo",
+                 "07": "curve"}
 
 
 def command_line(*args: str) -> str:
@@ -213,6 +214,8 @@ def parser() -> argparse.ArgumentParser:
                           help="continue from the latest checkpoint")
     commands.add_parser("compare", help="evaluate the trained policy; write the report")
     commands.add_parser("rloo", help="notebook 06: RLOO beside PPO and best-of-k")
+    commands.add_parser("curve", help="notebook 07: the proxy against the gold as the policy "
+                                      "drifts, with and without the leash")
     adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
     adapter.add_argument("--output", help="folder for the adapter "
                                           "(default: instruct-adapter in the artifacts folder)")
@@ -226,7 +229,7 @@ def main(argv=None) -> int:
                 "data": show_data, "evaluate": lambda: evaluate(args.name),
                 "train": lambda: run_training(args.max_steps, args.resume),
                 "compare": compare_and_report, "make-adapter": lambda: make_adapter(args.output),
-                "rloo": lambda: run_notebooks(["06"])}
+                "rloo": lambda: run_notebooks(["06"]), "curve": lambda: run_notebooks(["07"])}
     try:
         if args.command in WRITE_A_RUN:
             from .locks import holding

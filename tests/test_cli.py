@@ -25,7 +25,7 @@ def run_cli(*args, **env):
 
 
 COMMANDS = ["demo", "run", "build-tiny", "data", "evaluate", "train", "compare", "make-adapter",
-            "rloo"]
+            "rloo", "curve"]
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +290,7 @@ def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(
     assert (Layout(artifacts).executed("tiny") / "04_ppo_training.ipynb").exists()
     commands = [line.strip() for line in err.splitlines() if "python -m detox_helpers" in line]
     assert [c.split("python -m detox_helpers ")[1] for c in commands] == [
-        "train --resume", "compare", "rloo"]
+        "train --resume", "compare", "rloo", "curve"]
     assert all(f"DETOX_ARTIFACTS_DIR={artifacts}" in c and "DETOX_MAX_PPO_STEPS=40" in c
                for c in commands)
 
