@@ -214,6 +214,12 @@ def curve_failed(measured: dict) -> list[str]:
     return [claim for claim, holds in CURVE_CLAIMS if not holds(measured)]
 
 
+# Notebook 07's run without the leash drifts fast: its gold score is best near step 20 and
+# clearly lower by step 60 (seed 42, 24 prompts: 40 steps left the fall within the interval),
+# so the demo trains it 60 steps, not the leashed run's 160, for make demo's time.
+NO_LEASH_STEPS = 60
+
+
 def curve_applies(record: dict, settings: Settings, unleashed: Settings) -> bool:
     """Whether notebook 07 ran what its claims are about: notebook 04's run the demo's
     (`applies`, from its training record), the second run the same without the leash, and the
@@ -222,6 +228,6 @@ def curve_applies(record: dict, settings: Settings, unleashed: Settings) -> bool
 
     default = load_settings("tiny", environ={})
     without = dataclasses.replace(settings, run_name=unleashed.run_name, init_kl_coef=0.0,
-                                  adaptive_kl=False)
+                                  adaptive_kl=False, max_ppo_steps=NO_LEASH_STEPS)
     return (applies(record, settings) and unleashed == without
             and settings.curve_prompts == default.curve_prompts)
