@@ -185,3 +185,42 @@ def test_rloo_rewarded_by_position_makes_the_summaries_more_toxic(rloo_runs):
     # 30 steps: 0.32 against the default's 0.26 (from 0.32); 160 steps (the item's text): 0.50
     # against 0.07
     assert by_position["high"] > 0 and by_position["toxicity"] > default["toxicity"] + 0.08
+
+
+@pytest.fixture(scope="module")
+def curves(demo_run, tmp_path_factory):
+    """Notebook 07 beside a copy of the demo's run (the tiny profile's own settings, read from
+    the environment as a learner's kernel reads them): as it stands, then each of its two items
+    as written; name -> its table of points."""
+    from detox_helpers import unattended
+
+    copy = shutil.copytree(demo_run[0].artifacts, tmp_path_factory.mktemp("curve") / "artifacts",
+                           ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
+    folder, points = tmp_path_factory.mktemp("try-it-07"), {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DETOX_ARTIFACTS_DIR", str(copy))
+        patch.delenv("DETOX_MAX_PPO_STEPS", raising=False)  # the tests' 12: not the demo's
+        patch.setattr(unattended, "run_notebook",  # the second run in this process
+                      lambda path, _, **parameters: run_notebook_here(path, **parameters))
+        for name in ("default", "weak-leash", "more-prompts"):
+            path = "07" if name == "default" else item(name, folder / name)
+            points[name] = run_notebook_here(path)["points"]
+    return points
+
+
+@pytest.mark.long
+def test_a_weak_leash_drifts_further_than_the_labs_and_far_less_than_none(curves):
+    last = {name: table.loc[table.groupby("run")["step"].idxmax()].set_index("run")
+            for name, table in curves.items()}  # each run's last snapshot
+    weak = last["weak-leash"].loc["weak-leash"]
+    leash_at_60 = curves["default"].query("run == 'leash' and step == @weak.step").iloc[0]
+    assert leash_at_60["KL"] < weak["KL"] < 0.5 * last["default"].loc["no leash", "KL"]
+    assert weak["gold"] > last["default"].loc["no leash", "gold"] + 0.2  # it did not turn
+
+
+@pytest.mark.long
+def test_more_prompts_at_each_snapshot_narrow_every_interval(curves):
+    width = {name: (table["gold high"] - table["gold low"])[table["step"] > 0]
+             for name, table in curves.items() if name != "weak-leash"}
+    assert (curves["more-prompts"]["n"] == 88).all()
+    assert width["more-prompts"].mean() < 0.75 * width["default"].mean()

@@ -43,6 +43,9 @@ ITEMS = {
     "rloo-k8": ("06", {"overrides = {}": 'overrides = {"rloo_k": 8}'}),
     "rloo-kl-free": ("06", {"overrides = {}": 'overrides = {"init_kl_coef": 0.0}'}),
     "rloo-position-0": ("06", {"reward_function = None": POSITION_REWARD}),
+    "weak-leash": ("07", {'"run_name": "no-leash", "init_kl_coef": 0.0':
+                          '"run_name": "weak-leash", "init_kl_coef": 0.05'}),
+    "more-prompts": ("07", {"overrides = {}": 'overrides = {"curve_prompts": 88}'}),
 }
 
 
