@@ -45,6 +45,8 @@ def wheel_files(pyproject: str, tmp_path: Path) -> list[str]:
     source = tmp_path / "source"
     shutil.copytree(PACKAGE_DIR, source / "detox_helpers",
                     ignore=shutil.ignore_patterns("__pycache__", "tiny-world"))  # 2 MB, unread
+    shutil.copytree(REPO / "detox_course", source / "detox_course",  # pyproject names it too
+                    ignore=shutil.ignore_patterns("__pycache__"))
     (source / "pyproject.toml").write_text(pyproject)
     shutil.copy(REPO / "README.md", source)
     built = subprocess.run([sys.executable, "-c", "from setuptools import build_meta; "

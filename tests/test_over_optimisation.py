@@ -59,7 +59,11 @@ def small_curve(with_data, tmp_path_factory):
         run_notebook_here(path.name[:2], **parameters)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(unattended, "run_notebook", here)
-        return overrides, run_notebook_here("07", profile="tiny", overrides=overrides)
+        # the run without the leash as long as the leashed one here (the notebook's is 60 steps)
+        no_leash = {"run_name": "no-leash", "init_kl_coef": 0.0, "adaptive_kl": False,
+                    "max_ppo_steps": SMALL_CURVE["max_ppo_steps"]}
+        return overrides, run_notebook_here("07", profile="tiny", overrides=overrides,
+                                            no_leash=no_leash)
 
 
 def test_a_run_keeps_its_adapter_at_the_start_every_few_steps_and_at_the_end(small_curve):
@@ -183,8 +187,10 @@ def test_notebook_07_checks_its_claims_only_on_the_demos_settings():
     record = {"reward": REWARD_MODULE, "steps": demo.max_ppo_steps,
               "settings": training_settings(demo)}
     unleashed = dataclasses.replace(demo, run_name="no-leash", init_kl_coef=0.0,
-                                    adaptive_kl=False)
+                                    adaptive_kl=False, max_ppo_steps=claims.NO_LEASH_STEPS)
     assert claims.curve_applies(record, demo, unleashed)
+    assert not claims.curve_applies(record, demo, dataclasses.replace(unleashed,
+                                                                      max_ppo_steps=160))
     assert not claims.curve_applies(record, demo, dataclasses.replace(unleashed,
                                                                       init_kl_coef=0.05))
     assert not claims.curve_applies(record, dataclasses.replace(demo, curve_prompts=8),
