@@ -38,7 +38,7 @@ from detox_helpers.evaluation import label, metrics_with
 from detox_helpers.layout import Layout, default_artifacts_dir
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import claims
-from detox_helpers.tiny.judge import EXACT_JUDGE
+from detox_helpers.tiny.judge import EXACT_JUDGE, GOLD_LABEL
 from detox_helpers.tiny.world import ensure_tiny_world
 from detox_helpers.unattended import notebook, run_notebook
 
@@ -111,7 +111,33 @@ def table(measured: dict) -> str:
     for claim, _ in claims.RLOO_CLAIMS if with_rloo else ():
         held = sum(claim not in claims.rloo_failed(r) for r in results)
         lines.append(f"| RLOO: {claim} | {held} of {len(results)} |")
+    if all("curve_free_gold_best" in r for r in results):
+        lines += curve_lines(results)
     return "\n".join(lines)
+
+
+# Notebook 07's figures (claims.curve_figures), by run: (label, figure, digits)
+CURVE_ROWS = [("gold score at its best snapshot", "gold_best", 3),
+              ("gold score at the last snapshot", "gold_last", 3),
+              ("proxy (mean reward) at the gold's best snapshot", "proxy_best", 3),
+              ("proxy (mean reward) at the last snapshot", "proxy_last", 3),
+              ("KL at the gold's best snapshot", "kl_best", 2),
+              ("KL at the last snapshot", "kl_last", 2)]
+
+
+def curve_lines(results: list[dict]) -> list[str]:
+    """Notebook 07's over-optimisation figures over the seeds, and its claims' counts."""
+    lines = ["", "Notebook 07, each snapshot on the first 24 test prompts x 4 summaries "
+             f"(median [min, max] over seeds); the gold score: {GOLD_LABEL}.", "",
+             "| figure | the lab's leash (160 steps) | no leash (60 steps) |", "|---|---|---|"]
+    for text, figure, digits in CURVE_ROWS:
+        lines.append(f"| {text} | {spread([r[f'curve_leash_{figure}'] for r in results], digits)}"
+                     f" | {spread([r[f'curve_free_{figure}'] for r in results], digits)} |")
+    lines += ["", "| claim (notebook 07) | seeds where it held |", "|---|---|"]
+    for claim, _ in claims.CURVE_CLAIMS:
+        held = sum(claim not in claims.curve_failed(r) for r in results)
+        lines.append(f"| {claim} | {held} of {len(results)} |")
+    return lines
 
 
 def seed_summary(measured: dict) -> dict:
@@ -173,7 +199,7 @@ def main() -> None:
             settings = load_settings("tiny", environ=changed, seed=seed, artifacts_dir=scratch)
             ensure_tiny_world(settings)
             figures = claims.measure(settings, functools.partial(through_papermill, settings),
-                                     rloo=not args.without_rloo)
+                                     rloo=not args.without_rloo, curve=not args.without_rloo)
         measured["seconds"].append(time.perf_counter() - started)
         measured["results"].append(figures)
         rloo = ("" if args.without_rloo else f"; RLOO {figures['rloo_toxicity_after']:.3f}, "
