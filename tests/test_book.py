@@ -29,6 +29,12 @@ def test_without_a_demo_run_the_book_says_to_run_make_demo_first(book, tmp_path,
     assert not (tmp_path / "book").exists()
 
 
+def test_the_books_table_of_contents_lists_every_notebook(book):
+    listed = re.findall(r"^notebooks/(\S+)$", (REPO / "book" / "index.md").read_text(),
+                        flags=re.MULTILINE)
+    assert listed == [name.removesuffix(".ipynb") for name in book.NOTEBOOKS]
+
+
 @pytest.mark.long
 def test_the_book_builds_offline_from_the_demo_with_every_notebook_and_its_plots(
         book, tmp_path, monkeypatch):
