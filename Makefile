@@ -28,7 +28,8 @@ test: lint
 	$(PY) -m pytest
 
 # the long tests (learning on a second seed, RLOO's learning and its Try it items, a class
-# graded by nbgrader, the wheel installed alone; about 19 minutes); CI runs them after make test
+# graded by nbgrader, the wheel installed alone, notebook 07 on two seeds; about 35 minutes);
+# CI runs them after make test
 test-long: install
 	$(PY) -m pytest -m long
 
