@@ -207,13 +207,13 @@ def main() -> None:
         print(f"seed {seed}: {measured['seconds'][-1]:.0f} s; claims broken: "
               f"{claims.failed(figures)}; toxicity {figures['toxicity_before']:.3f} -> "
               f"{figures['toxicity_after']:.3f}{rloo}", flush=True)
-    text = table(measured)
-    print("\n" + text)
     output = args.output or (PER_SEED if args.readme else
                              Layout(default_artifacts_dir()).benchmarks / "tiny-seeds.json")
-    if not args.from_json:
+    if not args.from_json:  # the figures first: the table can be written again from them
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(json.dumps(measured, indent=1) + "\n")
+    text = table(measured)
+    print("\n" + text)
     if args.readme:
         write_readme(text)
         SEED_TABLE.write_text(json.dumps(seed_summary(measured), indent=1) + "\n")
