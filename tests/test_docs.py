@@ -53,3 +53,13 @@ def test_the_docs_name_only_test_files_and_modules_that_exist():
     named = {(page.name, name) for page in pages
              for name in re.findall(r"\b(test_\w+\.py)\b", page.read_text())}
     assert not sorted((page, name) for page, name in named if name not in tests)
+
+
+def test_the_readmes_seed_table_is_the_one_its_kept_figures_make():
+    import json
+
+    import tiny_seeds
+
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(tiny_seeds.BEGIN)[1].split(tiny_seeds.END)[0].strip()
+    assert shown == tiny_seeds.table(json.loads(tiny_seeds.PER_SEED.read_text()))
