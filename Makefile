@@ -16,10 +16,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) -m detox_helpers demo
+	$(PY) -m detox_course demo
 
 run: install
-	$(PY) -m detox_helpers run
+	$(PY) -m detox_course run
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from detox_course.execute import run_notebook
 from detox_helpers.compare import metric_of
 from detox_helpers.evaluation import label, metrics_with
 from detox_helpers.layout import Layout, default_artifacts_dir
@@ -40,7 +41,7 @@ from detox_helpers.settings import load_settings
 from detox_helpers.tiny import claims
 from detox_helpers.tiny.judge import EXACT_JUDGE, GOLD_LABEL
 from detox_helpers.tiny.world import ensure_tiny_world
-from detox_helpers.unattended import notebook, run_notebook
+from detox_helpers.unattended import notebook
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- tiny-seeds:begin -->", "<!-- tiny-seeds:end -->"

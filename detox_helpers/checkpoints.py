@@ -129,7 +129,7 @@ def snapshots(layout: Layout) -> dict[int, Path]:
                      if p.is_dir() and not p.name.endswith((PARTIAL, REPLACED)))
     if not folders:
         raise DetoxError(f"No snapshots in {shown(layout.snapshots_dir)}: train the run with "
-                         "snapshot_every above 0 (notebook 04, or `python -m detox_helpers "
+                         "snapshot_every above 0 (notebook 04, or `python -m detox_course "
                          "train`).")
     return {int(folder.name.removeprefix("step-")): folder for folder in folders}
 
@@ -204,7 +204,7 @@ def resume_latest(ppo_trainer, settings: Settings, say=print) -> list:
     raise AssertionError("unreachable")
 
 
-def where_to_continue(layout: Layout, command: str = "resume=True (`python -m detox_helpers "
+def where_to_continue(layout: Layout, command: str = "resume=True (`python -m detox_course "
                       "train --resume`)") -> str:
     """What a stopped run can continue from, and the `command` that continues it."""
     whole = layout.checkpoints()
@@ -298,7 +298,7 @@ def training_record(layout: Layout) -> dict:
     finish_replacing(layout.final_adapter)
     if not (layout.final_adapter / "adapter_config.json").exists():
         raise DetoxError(f"No trained adapter in {layout.final_adapter}: run notebook "
-                         "04_ppo_training.ipynb or `python -m detox_helpers train` first.")
+                         "04_ppo_training.ipynb or `python -m detox_course train` first.")
     try:
         record = json.loads(layout.training_record.read_text())
         digest = file_digest(layout.stats_file)

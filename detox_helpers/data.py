@@ -207,7 +207,7 @@ def load_splits(settings: Settings):
     folder = settings.layout.data_cache(cache_key(settings))
     if not folder.exists():
         raise DetoxError(f"No prepared dataset for these settings (looked in {shown(folder)}): "
-                         "run notebook 01_data.ipynb or `python -m detox_helpers data` first.")
+                         "run notebook 01_data.ipynb or `python -m detox_course data` first.")
     splits = load_from_disk(str(folder))
     splits.set_format(type="torch", columns=["input_ids"], output_all_columns=True)
     return splits

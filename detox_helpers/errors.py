@@ -9,9 +9,3 @@ class DetoxError(Exception):
 
 class SettingsMismatch(DetoxError):
     """A checkpoint made under settings that change what a step computes."""
-
-
-def user_error_names(kind: type = DetoxError) -> set[str]:
-    """The class names of the errors a user can fix: how a notebook run by papermill, which
-    reports a failing cell's exception by name, tells them from a bug."""
-    return {kind.__name__}.union(*map(user_error_names, kind.__subclasses__()))

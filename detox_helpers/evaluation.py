@@ -323,9 +323,9 @@ def load_evaluation(settings: Settings, name: str, judge: Judge | None = None) -
     layout = settings.layout
     table, record_file = layout.eval_table(name), layout.eval_record(name)
     if not table.exists():
-        makes = ("notebook 05_compare.ipynb or `python -m detox_helpers compare`"
+        makes = ("notebook 05_compare.ipynb or `python -m detox_course compare`"
                  if name == "detoxified" else
-                 "notebook 03_baseline_eval.ipynb or `python -m detox_helpers evaluate`")
+                 "notebook 03_baseline_eval.ipynb or `python -m detox_course evaluate`")
         raise DetoxError(f"No saved evaluation {name!r} in {shown(layout.eval_dir)}: run "
                          f"{makes} first.")
     try:
@@ -336,7 +336,7 @@ def load_evaluation(settings: Settings, name: str, judge: Judge | None = None) -
     if not belong:
         raise DetoxError(f"{shown(table)} and {shown(record_file)} are not one evaluation's "
                          "results (a write was stopped or failed between them, or one was "
-                         f"edited): evaluate again (`python -m detox_helpers evaluate --name "
+                         f"edited): evaluate again (`python -m detox_course evaluate --name "
                          f"{name}` or notebook 03).")
     per_sample = pd.read_csv(table, keep_default_na=False)
     return Evaluation(per_sample, record.pop("aggregates"), record, judge)

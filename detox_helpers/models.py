@@ -161,7 +161,7 @@ def check_lora_targets(model, targets: list[str]) -> None:
 
 # The course's instruct adapter is not public: what the lab starts from without one, and the way.
 NO_ADAPTER = ("No instruct adapter set: the lab starts from plain {policy}. To start from a "
-              "fine-tuned summariser as the course did, run `python -m detox_helpers "
+              "fine-tuned summariser as the course did, run `python -m detox_course "
               "make-adapter` (it times its first step and says how long the rest will take) and "
               "set DETOX_INSTRUCT_ADAPTER to the folder it names.")
 

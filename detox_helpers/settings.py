@@ -219,7 +219,7 @@ def _problems(s: Settings) -> list[str]:
          f"device={s.device!r} (use auto, cpu, cuda, cuda:N or mps)"),
         (bool(s.instruct_adapter) or not s.instruct_adapter_trainable,
          "instruct_adapter_trainable=True needs an instruct_adapter to train (set "
-         "instruct_adapter, or make one with `python -m detox_helpers make-adapter`)"),
+         "instruct_adapter, or make one with `python -m detox_course make-adapter`)"),
         (s.reward_input in ("summary", "prompt+summary"),
          f"reward_input={s.reward_input!r} (use summary or prompt+summary)"),
         (bool(s.toxic_label_names) and CLEAN_LABEL not in s.toxic_label_names,

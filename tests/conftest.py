@@ -111,12 +111,13 @@ def small_run_settings():
 
 @pytest.fixture
 def command(world_env, with_data, tmp_path, monkeypatch, capsys):
-    """Run `python -m detox_helpers ARGS` in this process on a fresh artifacts folder (the
+    """Run `python -m detox_course ARGS` in this process on a fresh artifacts folder (the
     prepared dataset copied there, the small run's settings); returns (exit status, stdout,
     stderr). The notebooks' cells run in this process too, without a papermill kernel."""
     import logging
 
-    from detox_helpers import cli, unattended
+    from detox_course import __main__ as cli
+    from detox_course import execute
 
     for name, value in world_env.items():
         monkeypatch.setenv(name, value)
@@ -125,8 +126,8 @@ def command(world_env, with_data, tmp_path, monkeypatch, capsys):
         monkeypatch.setenv(f"DETOX_{name.upper()}", str(value))
     def run_here(path, settings, **parameters):
         run_notebook_here(path.name[:2], **parameters)
-        return unattended.executed_copy(settings, path)
-    monkeypatch.setattr(unattended, "run_notebook", run_here)
+        return execute.executed_copy(settings, path)
+    monkeypatch.setattr(execute, "run_notebook", run_here)
 
     def run(*args, **env):
         with monkeypatch.context() as for_this_call:
@@ -139,6 +140,18 @@ def command(world_env, with_data, tmp_path, monkeypatch, capsys):
         out, err = capsys.readouterr()
         return status, out, err
     return run
+
+
+@pytest.fixture(scope="session")
+def papermill_here():
+    """`papermill_here(patch)`: notebook 07's second run (notebook 04 through
+    `papermill.execute_notebook`) executed in this process instead, on `patch` (a MonkeyPatch)."""
+    import papermill
+
+    def in_this_process(patch) -> None:
+        patch.setattr(papermill, "execute_notebook", lambda path, _, parameters, **__:
+                      run_notebook_here(path, **parameters))
+    return in_this_process
 
 
 @pytest.fixture

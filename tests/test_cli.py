@@ -14,13 +14,15 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-from detox_helpers import cli, unattended
+from detox_course import __main__ as cli
+from detox_course import commands, execute
+from detox_helpers import unattended
 from detox_helpers.errors import DetoxError
 from detox_helpers.layout import Layout
 
 
 def run_cli(*args, **env):
-    return subprocess.run([sys.executable, "-m", "detox_helpers", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "detox_course", *args], capture_output=True,
                           text=True, env={**os.environ, **env}, timeout=300)
 
 
@@ -91,16 +93,16 @@ def test_a_notebook_runs_through_papermill_and_a_failure_is_named_with_its_copy(
     write_notebook(tmp_path / "02_bad.ipynb", "y = 2", "assert y == 3, 'y is not 3'")
     write_notebook(tmp_path / "03_mistake.ipynb", "from detox_helpers.errors import DetoxError",
                    "raise DetoxError('batch_size is \\x1b[31mtoo large\\x1b[0m')")  # colour
-    written = unattended.run_notebook(tmp_path / "01_ok.ipynb", settings)
+    written = execute.run_notebook(tmp_path / "01_ok.ipynb", settings)
     assert nbformat.read(written, as_version=4).cells[1].outputs[0]["text"].strip() == "2"
-    with pytest.raises(unattended.NotebookFailed, match="02_bad.ipynb failed.*y is not 3"):
-        unattended.run_notebook(tmp_path / "02_bad.ipynb", settings)
+    with pytest.raises(execute.NotebookFailed, match="02_bad.ipynb failed.*y is not 3"):
+        execute.run_notebook(tmp_path / "02_bad.ipynb", settings)
     partial = nbformat.read(written.parent / "02_bad.ipynb", as_version=4)
     code = [cell for cell in partial.cells if cell.cell_type == "code"]
     assert [cell.execution_count for cell in code] == [1, 2]  # up to the failing cell
     with pytest.raises(DetoxError, match="^batch_size is too large$") as raised:
-        unattended.run_notebook(tmp_path / "03_mistake.ipynb", settings)
-    assert not isinstance(raised.value, unattended.NotebookFailed)  # a mistake, not a bug
+        execute.run_notebook(tmp_path / "03_mistake.ipynb", settings)
+    assert not isinstance(raised.value, execute.NotebookFailed)  # a mistake, not a bug
 
 
 def by_number(names):
@@ -143,7 +145,7 @@ def test_training_runs_in_several_processes(world_env, with_data, tmp_path):
            "DETOX_DEVICE": "cpu", "DETOX_BATCH_SIZE": "4", "DETOX_MINI_BATCH_SIZE": "2",
            "OMP_NUM_THREADS": "1"}
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    result = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "detox_helpers", "train",
+    result = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "detox_course", "train",
                              "--max-steps", "2"], capture_output=True, text=True, env=env,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -165,7 +167,7 @@ def test_the_notebook_kernels_get_absolute_paths(monkeypatch, tmp_path):
     for key, value in (("DETOX_ARTIFACTS_DIR", "art"), ("DETOX_DATASET", "data"),
                        ("DETOX_POLICY_MODEL", "not-a-folder-here")):
         monkeypatch.setenv(key, value)
-    cli.kernel_environment()
+    commands.kernel_environment()
     assert os.environ["DETOX_ARTIFACTS_DIR"] == str(tmp_path / "art")
     assert os.environ["DETOX_DATASET"] == str(tmp_path / "data")
     assert os.environ["DETOX_POLICY_MODEL"] == "not-a-folder-here"  # a hub id stays one
@@ -277,7 +279,7 @@ def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(
            # must clear 0.05, and 3 of the first 12 references insult (with 10 prompts it did
            # not clear it in CI)
            "DETOX_EVAL_SIZE": "24"}
-    process = subprocess.Popen([sys.executable, "-m", "detox_helpers", "demo"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "detox_course", "demo"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.time() + 180
@@ -288,8 +290,8 @@ def test_ctrl_c_during_the_demos_training_exits_130_and_says_how_to_continue(
     assert process.returncode == 130 and "Traceback" not in err, err[-2000:]
     assert "04_ppo_training.ipynb was stopped" in err and "step-0000" in err
     assert (Layout(artifacts).executed("tiny") / "04_ppo_training.ipynb").exists()
-    commands = [line.strip() for line in err.splitlines() if "python -m detox_helpers" in line]
-    assert [c.split("python -m detox_helpers ")[1] for c in commands] == [
+    commands = [line.strip() for line in err.splitlines() if "python -m detox_course" in line]
+    assert [c.split("python -m detox_course ")[1] for c in commands] == [
         "train --resume", "compare", "rloo", "curve"]
     assert all(f"DETOX_ARTIFACTS_DIR={artifacts}" in c and "DETOX_MAX_PPO_STEPS=40" in c
                for c in commands)
@@ -311,7 +313,7 @@ def test_ulimit_f_while_evaluate_writes_is_one_error_line_and_keeps_the_old_resu
         path.write_text(text)
     hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
     result = subprocess.run(
-        [sys.executable, "-m", "detox_helpers", "evaluate"], capture_output=True, text=True,
+        [sys.executable, "-m", "detox_course", "evaluate"], capture_output=True, text=True,
         env={**os.environ, "DETOX_ARTIFACTS_DIR": str(artifacts)}, timeout=300,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (5 * 1024, hard)))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

@@ -167,8 +167,9 @@ def test_grading_s_commands_get_the_grader_s_settings_and_none_of_the_caller_s(m
 
 
 def test_the_kit_uses_the_lab_s_package_and_the_package_never_imports_the_kit():
-    """The course kit is the instructor's, apart from the learners' package: detox_course may
-    import detox_helpers, never the other way round (not even inside a function)."""
+    """The command line and the course kit stand apart from what the notebooks import:
+    detox_course may import detox_helpers, never the other way round (not even inside a
+    function)."""
     package = Path(__file__).resolve().parents[1] / "detox_helpers"
     importers = []
     for path in package.rglob("*.py"):

@@ -154,7 +154,7 @@ def test_a_saved_copy_is_kept_and_other_shaping_settings_need_their_own(
                                                       "max_dialogue_chars": 900})
     assert data.cache_key(narrower) != data.cache_key(settings)
     with pytest.raises(DetoxError, match=r"No prepared dataset .*run notebook 01_data\.ipynb"
-                                         r" or `python -m detox_helpers data` first"):
+                                         r" or `python -m detox_course data` first"):
         data.load_splits(narrower)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"detox_helpers": "The lab's support", "detox_helpers/tiny": "The offline miniature",
-            "detox_course": "The course kit"}
+            "detox_course": "The command line and the course kit"}
 
 
 def modules(folder: Path) -> set[str]:

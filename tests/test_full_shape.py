@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from shapes import save_full_shape_models
 
-from detox_helpers import cli
+from detox_course import __main__ as cli
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import fixture
 

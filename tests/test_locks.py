@@ -6,16 +6,18 @@ import sys
 
 import pytest
 
-from detox_helpers import cli, locks
+from detox_course import __main__ as cli
+from detox_course.commands import holding
+from detox_helpers import locks
 from detox_helpers.errors import DetoxError
 from detox_helpers.layout import Layout
 from detox_helpers.settings import load_settings
 
 HOLD = """
 import sys
-from detox_helpers import locks
+from detox_course.commands import holding
 from detox_helpers.layout import Layout
-with locks.holding(Layout(sys.argv[1]), "train"):
+with holding(Layout(sys.argv[1]), "train"):
     print("held", flush=True)
     sys.stdin.read()
 """
@@ -37,7 +39,7 @@ def test_a_second_writer_of_a_run_folder_is_refused_naming_the_holder(with_data,
     with pytest.raises(DetoxError, match=f"process {holder.pid}: train"):
         locks.check_free(Layout(artifacts))  # what notebooks 03-05 check before writing
     monkeypatch.setenv("DETOX_RUN_NAME", "other")  # the way out that the line names
-    with locks.holding(load_settings().layout, "train"):
+    with holding(load_settings().layout, "train"):
         pass
     holder.kill()  # SIGKILL: the system releases the lock of a killed holder
     holder.wait()

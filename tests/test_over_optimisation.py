@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from detox_helpers import stats, unattended
+from detox_helpers import stats
 from detox_helpers.checkpoints import snapshots
 from detox_helpers.tiny import claims
 from detox_helpers.unattended import run_notebook_here
@@ -48,17 +48,14 @@ def test_the_peak_interval_pins_a_real_peak_and_refuses_an_extrapolated_one():
 
 
 @pytest.fixture(scope="module")
-def small_curve(with_data, tmp_path_factory):
+def small_curve(with_data, tmp_path_factory, papermill_here):
     """Notebook 04 (the leash) and notebook 07 (which trains the run without it, in this
     process) on SMALL_CURVE: the settings' keywords and notebook 07's variables."""
     overrides = dict(SMALL_CURVE, artifacts_dir=str(with_data(
         tmp_path_factory.mktemp("curve") / "artifacts")))
     run_notebook_here("04", profile="tiny", overrides=overrides)
-
-    def here(path, settings, **parameters):
-        run_notebook_here(path.name[:2], **parameters)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(unattended, "run_notebook", here)
+        papermill_here(patch)
         # the run without the leash as long as the leashed one here (the notebook's is 60 steps)
         no_leash = {"run_name": "no-leash", "init_kl_coef": 0.0, "adaptive_kl": False,
                     "max_ppo_steps": SMALL_CURVE["max_ppo_steps"]}
@@ -199,15 +196,15 @@ def test_notebook_07_checks_its_claims_only_on_the_demos_settings():
 
 
 @pytest.mark.long
-def test_the_demos_seed_shows_the_turn_and_the_leash_stops_short(demo_run, tmp_path):
+def test_the_demos_seed_shows_the_turn_and_the_leash_stops_short(demo_run, tmp_path,
+                                                                 papermill_here):
     """Notebook 07 beside the demo's run (a copy of its folder), every step of both runs."""
     settings, *_ = demo_run
     copy = shutil.copytree(settings.artifacts, tmp_path / "artifacts",
                            ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
     here = dataclasses.replace(settings, artifacts_dir=str(copy))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(unattended, "run_notebook",
-                      lambda path, _, **parameters: run_notebook_here(path.name[:2], **parameters))
+        papermill_here(patch)
         run_notebook_here("07", profile="tiny", overrides={
             name: value for name, value in dataclasses.asdict(here).items() if name != "profile"})
     measured = claims.curve_figures(pd.read_csv(here.layout.eval_table(claims.CURVE_TABLE)),
@@ -216,12 +213,11 @@ def test_the_demos_seed_shows_the_turn_and_the_leash_stops_short(demo_run, tmp_p
 
 
 @pytest.mark.long
-def test_seed_0_shows_the_turn_and_the_leash_stops_short(with_data, tmp_path):
+def test_seed_0_shows_the_turn_and_the_leash_stops_short(with_data, tmp_path, papermill_here):
     from detox_helpers.tiny.world import world_dir, world_settings
 
     settings = world_settings(world_dir(), seed=0, artifacts_dir=with_data(tmp_path / "artifacts"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(unattended, "run_notebook",
-                      lambda path, _, **parameters: run_notebook_here(path.name[:2], **parameters))
+        papermill_here(patch)
         measured = claims.measure(settings, run_notebook_here, curve=True)
     assert not claims.curve_failed(measured), measured

@@ -127,7 +127,7 @@ def test_starting_policy_summarises_faithfully(demo_run):
 def test_the_shipped_world_was_built_by_this_code_and_its_record_is_true(reward_checks):
     record = json.loads(build_record(tiny_world.world_dir()).read_text())
     assert record["stamp"] == tiny_world.builder_stamp(), (
-        "the builder changed: run `python -m detox_helpers build-tiny --rebuild` and commit")
+        "the builder changed: run `python -m detox_course build-tiny --rebuild` and commit")
     assert set(record["seconds"]) == {"fixture_and_tokenizers", "policy", "instruct_adapter",
                                       "reward_classifier"}
     # what `build-tiny` prints is what the shipped classifier measures today

@@ -188,20 +188,17 @@ def test_rloo_rewarded_by_position_makes_the_summaries_more_toxic(rloo_runs):
 
 
 @pytest.fixture(scope="module")
-def curves(demo_run, tmp_path_factory):
+def curves(demo_run, tmp_path_factory, papermill_here):
     """Notebook 07 beside a copy of the demo's run (the tiny profile's own settings, read from
     the environment as a learner's kernel reads them): as it stands, then each of its two items
     as written; name -> its table of points."""
-    from detox_helpers import unattended
-
     copy = shutil.copytree(demo_run[0].artifacts, tmp_path_factory.mktemp("curve") / "artifacts",
                            ignore=shutil.ignore_patterns("runs", "ppo-previous", "executed"))
     folder, points = tmp_path_factory.mktemp("try-it-07"), {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DETOX_ARTIFACTS_DIR", str(copy))
         patch.delenv("DETOX_MAX_PPO_STEPS", raising=False)  # the tests' 12: not the demo's
-        patch.setattr(unattended, "run_notebook",  # the second run in this process
-                      lambda path, _, **parameters: run_notebook_here(path, **parameters))
+        papermill_here(patch)  # the second run in this process
         for name in ("default", "weak-leash", "more-prompts"):
             path = "07" if name == "default" else item(name, folder / name)
             points[name] = run_notebook_here(path)["points"]

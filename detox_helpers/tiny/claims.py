@@ -109,7 +109,7 @@ def measure(settings: Settings, run_notebook, check_claims: bool = False,
     `curve`, notebook 07 too (it trains the run without the leash), and `curve_figures`.
 
     `run_notebook(number, **parameters)` executes one notebook: through papermill
-    (`unattended.run_notebook`) or, in tests, its cells in the test's own process."""
+    (`detox_course.execute.run_notebook`) or, in tests, its cells in the test's own process."""
     import dataclasses
 
     from ..data import cache_key

@@ -1,4 +1,4 @@
-"""`python -m detox_helpers build-tiny`: check the shipped world, or build one. Kept apart from
+"""`python -m detox_course build-tiny`: check the shipped world, or build one. Kept apart from
 the builder so that checking starts without loading the builder's libraries."""
 
 from __future__ import annotations

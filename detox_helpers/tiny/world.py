@@ -8,7 +8,7 @@
 
 The same classes and functions as the full lab; only sizes differ. Building the world well takes
 minutes and weights trained on another CPU differ, so every clone gets the same one, written by
-the package's own builder (builder.py, checked by checks.py): `python -m detox_helpers
+the package's own builder (builder.py, checked by checks.py): `python -m detox_course
 build-tiny --rebuild` makes it anew. This module only finds and checks it: the stamp hashes the
 builder's code, and a world whose stamp does not match the code is refused with that way out.
 """
@@ -25,7 +25,7 @@ from ..settings import Settings, load_settings
 
 # A world is current while these files are unchanged (the stamp hashes them).
 BUILDER_FILES = ("tiny/builder.py", "tiny/fixture.py", "tiny/insults.py", "sft.py")
-REBUILD = "`python -m detox_helpers build-tiny --rebuild` (about 5 minutes on 2 cores)"
+REBUILD = "`python -m detox_course build-tiny --rebuild` (about 5 minutes on 2 cores)"
 
 
 def builder_stamp() -> str:

@@ -1,23 +1,23 @@
-"""`python -m detox_helpers COMMAND`: the lab without JupyterLab. The commands execute the
-notebooks themselves (papermill; notebook 01 first when the data is not prepared) and keep
-each executed copy. A mistake a user can fix: one line, status 2; a failing notebook: status 1;
-Ctrl-C: status 130 and how to continue.
+"""The lab without JupyterLab (`python -m detox_course COMMAND`): each command executes the
+notebooks themselves (papermill; notebook 01 first when the data is not prepared), keeps each
+executed copy, and holds its run folder's lock while it works.
 """
 
 from __future__ import annotations
 
-import argparse
+import fcntl
 import json
 import os
 import shutil
-import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DetoxError
-from .layout import shown
-from .settings import load_settings
-from .tiny.command import build_tiny  # an entry point may choose the tiny plug-in
+from detox_helpers.errors import DetoxError
+from detox_helpers.layout import Layout, shown
+from detox_helpers.locks import HOLDER, refusal
+from detox_helpers.settings import load_settings
+from detox_helpers.writes import check_writable
 
 
 class Stopped(DetoxError):
@@ -32,12 +32,12 @@ CONTINUE_WITH = {"01": "data", "03": "evaluate", "04": "train", "05": "compare",
 
 
 def command_line(*args: str) -> str:
-    """`python -m detox_helpers ARGS` with this process's DETOX_* variables in front."""
+    """`python -m detox_course ARGS` with this process's DETOX_* variables in front."""
     import shlex
 
     variables = [f"{key}={shlex.quote(value)}" for key, value in sorted(os.environ.items())
                  if key.startswith("DETOX_")]
-    return " ".join([*variables, "python -m detox_helpers", *args])
+    return " ".join([*variables, "python -m detox_course", *args])
 
 
 def how_to_continue(stopped_in: str, numbers, train_args=()) -> str:
@@ -68,8 +68,9 @@ def run_notebooks(numbers, **parameters) -> Path | None:
     cell names); the settings' data first when notebook 01 has not saved them yet."""
     import nbformat
 
-    from .data import cache_key
-    from .unattended import executed_copy, notebook, run_notebook
+    from detox_course.execute import executed_copy, run_notebook
+    from detox_helpers.data import cache_key
+    from detox_helpers.unattended import notebook
 
     kernel_environment()
     settings = checked_settings()
@@ -95,7 +96,7 @@ def run_notebooks(numbers, **parameters) -> Path | None:
 
 def run_lab(profile: str | None) -> None:
     """Execute every notebook in order on `profile` (None: the one in DETOX_PROFILE)."""
-    from .unattended import notebook_paths
+    from detox_helpers.unattended import notebook_paths
 
     if profile:
         os.environ["DETOX_PROFILE"] = profile  # the kernels inherit this environment
@@ -114,8 +115,6 @@ def run_lab(profile: str | None) -> None:
 def checked_settings():
     """The settings of a command, checked before any long work: the artifacts folder can be
     written. (On the tiny profile each notebook's first cell checks the shipped world.)"""
-    from .writes import check_writable
-
     settings = load_settings()
     for folder in [settings.artifacts, *settings.layout.written_folders()]:
         check_writable(folder)
@@ -123,7 +122,7 @@ def checked_settings():
 
 
 def show_data() -> None:
-    from .data import load_splits
+    from detox_helpers.data import load_splits
 
     run_notebooks(["01"])
     settings = checked_settings()
@@ -133,8 +132,8 @@ def show_data() -> None:
 
 
 def evaluate(name: str) -> None:
-    from .evaluation import aggregate_table, load_evaluation
-    from .layout import check_result_name
+    from detox_helpers.evaluation import aggregate_table, load_evaluation
+    from detox_helpers.layout import check_result_name
 
     check_result_name(name)
     run_notebooks(["03"], evaluation_name=name)
@@ -150,25 +149,29 @@ def run_training(max_steps: int | None, resume: bool) -> None:
     run_notebooks(["04"], max_steps=max_steps, resume=resume)
 
 
-def compare_and_report() -> Path:
-    from .checkpoints import training_record
+def compare_and_report() -> None:
+    from detox_helpers.checkpoints import training_record
 
     training_record(checked_settings().layout)  # no trained adapter: say so before any kernel
     run_notebooks(["05"])
-    path = checked_settings().layout.report
-    print(f"report: {shown(path)}")
-    return path
+    print(f"report: {shown(checked_settings().layout.report)}")
 
 
 def make_adapter(output: str | None) -> None:
     from safetensors import SafetensorError
     from transformers import AutoModelForSeq2SeqLM
 
-    from .data import load_splits
-    from .layout import partial
-    from .models import check_lora_targets, from_pretrained, lab_lora, load_tokenizer, pick_device
-    from .sft import train_instruct_adapter
-    from .writes import replace_folder, writing
+    from detox_helpers.data import load_splits
+    from detox_helpers.layout import partial
+    from detox_helpers.models import (
+        check_lora_targets,
+        from_pretrained,
+        lab_lora,
+        load_tokenizer,
+        pick_device,
+    )
+    from detox_helpers.sft import train_instruct_adapter
+    from detox_helpers.writes import replace_folder, writing
 
     settings = checked_settings()
     train_split = load_splits(settings)["train"]
@@ -194,59 +197,28 @@ def make_adapter(output: str | None) -> None:
     print(f"instruct adapter saved to {target}; use it with DETOX_INSTRUCT_ADAPTER={target}")
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m detox_helpers",
-                                  description="Detoxify FLAN-T5 summaries with PPO and LoRA.")
-    commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run all notebooks headless on the offline tiny profile")
-    commands.add_parser("run", help="run all notebooks headless on DETOX_PROFILE's profile")
-    tiny = commands.add_parser("build-tiny", help="check (or rebuild) the offline tiny world")
-    tiny.add_argument("--rebuild", action="store_true",
-                      help="rebuild the world shipped in the package (after editing its builder)")
-    tiny.add_argument("--output", help="build a world into this folder instead")
-    commands.add_parser("data", help="build the dataset and print its sizes")
-    evaluation = commands.add_parser("evaluate", help="evaluate the policy on the test split")
-    evaluation.add_argument("--name", default="baseline",
-                            help="name of the saved results (default: baseline)")
-    training = commands.add_parser("train", help="PPO training with checkpoints")
-    training.add_argument("--max-steps", type=int, help="steps in all (default: max_ppo_steps)")
-    training.add_argument("--resume", action="store_true",
-                          help="continue from the latest checkpoint")
-    commands.add_parser("compare", help="evaluate the trained policy; write the report")
-    commands.add_parser("rloo", help="notebook 06: RLOO beside PPO and best-of-k")
-    commands.add_parser("curve", help="notebook 07: the proxy against the gold as the policy "
-                                      "drifts, with and without the leash")
-    adapter = commands.add_parser("make-adapter", help="fine-tune the instruct LoRA adapter")
-    adapter.add_argument("--output", help="folder for the adapter "
-                                          "(default: instruct-adapter in the artifacts folder)")
-    return top
-
-
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    commands = {"demo": lambda: run_lab("tiny"), "run": lambda: run_lab(None),
-                "build-tiny": lambda: build_tiny(args.rebuild, args.output),
-                "data": show_data, "evaluate": lambda: evaluate(args.name),
-                "train": lambda: run_training(args.max_steps, args.resume),
-                "compare": compare_and_report, "make-adapter": lambda: make_adapter(args.output),
-                "rloo": lambda: run_notebooks(["06"]), "curve": lambda: run_notebooks(["07"])}
-    try:
-        if args.command in WRITE_A_RUN:
-            from .locks import holding
-
-            with holding(load_settings().layout, args.command):
-                commands[args.command]()
-        else:
-            commands[args.command]()
-    except Stopped as stop:
-        print(f"stopped: {stop}", file=sys.stderr)
-        return 130
-    except DetoxError as error:
-        from .unattended import NotebookFailed
-
-        print(f"error: {error}", file=sys.stderr)
-        return 1 if isinstance(error, NotebookFailed) else 2
-    except KeyboardInterrupt:
-        print("stopped.", file=sys.stderr)
-        return 130
-    return 0
+@contextmanager
+def holding(layout: Layout, command: str):
+    """Hold `layout`'s run-folder lock while the block runs (detox_helpers.locks: the notebooks
+    check it). A nested call in the holder does nothing; so does a process of a multi-process
+    run other than rank 0 (only rank 0 writes). The system releases it when the holder exits."""
+    if os.environ.get(HOLDER) == str(os.getpid()) or os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    check_writable(layout.run_root)  # where the lock lives: a folder no one can write says so
+    with open(layout.lock_file, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise refusal(layout, handle.read()) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}: {command}")
+        handle.flush()
+        os.environ[HOLDER] = str(os.getpid())
+        try:
+            yield
+        finally:
+            del os.environ[HOLDER]
+            fcntl.flock(handle, fcntl.LOCK_UN)
