@@ -21,6 +21,7 @@ import argparse
 import time
 
 import torch
+from idle import Watch
 from shapes import (
     FLAN_T5_BASE_WIDTH,
     benchmark_dialogues,
@@ -212,4 +213,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with Watch() as watch:  # whether the machine was idle while it timed (issue 49)
+        main()
+    print(watch.line())

@@ -28,6 +28,7 @@ import time
 
 import torch
 from bench_evaluation import budget, precisions, short, sync
+from idle import Watch
 from shapes import (
     benchmark_dialogues,
     flan_t5_base_shape,
@@ -237,4 +238,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with Watch() as watch:  # whether the machine was idle while it timed (issue 49)
+        main()
+    print(watch.line())
