@@ -8,26 +8,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
-
-from jupyter_client.manager import AsyncKernelManager
 
 from detox_helpers.errors import DetoxError
 from detox_helpers.layout import shown
 from detox_helpers.settings import Settings
+from detox_helpers.unattended import QuietKernelManager
 from detox_helpers.writes import write_atomically
 
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class QuietKernelManager(AsyncKernelManager):
-    """A kernel whose own log (a start-up notice, the tail of a kernel stopped by Ctrl-C) stays
-    out of the terminal: what the notebook prints still streams, as its cells' output."""
-
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
-        return await super()._async_launch_kernel(kernel_cmd, stderr=subprocess.DEVNULL, **kw)
 
 
 class NotebookFailed(DetoxError):

@@ -1,16 +1,27 @@
-"""The lab's notebooks, found by number, and their code cells run in this process (for the
-tests and the tiny world's checks). The command line runs them through papermill instead
-(`detox_course.execute`).
+"""The lab's notebooks, found by number; the kernel papermill starts for one of them (quiet);
+and their code cells run in this process (for the tests and the tiny world's checks). The
+command line runs them through papermill (`detox_course.execute`), notebook 07 its second run.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
+
+from jupyter_client.manager import AsyncKernelManager
 
 from .errors import DetoxError
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+class QuietKernelManager(AsyncKernelManager):
+    """A kernel whose own log (a start-up notice, the tail of a kernel stopped by Ctrl-C) stays
+    out of the terminal: what the notebook prints still streams, as its cells' output."""
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        return await super()._async_launch_kernel(kernel_cmd, stderr=subprocess.DEVNULL, **kw)
 
 
 def notebook_paths() -> list[Path]:
