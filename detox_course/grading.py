@@ -93,7 +93,7 @@ def prepare_inputs(folder: Path, needed: set[str], log: Path) -> Path:
         print(f"preparing the {what} every learner is graded on ...", flush=True)
         env = tools_environment(DETOX_PROFILE="tiny", DETOX_ARTIFACTS_DIR=str(folder.resolve()))
         with open(log, "a") as output:
-            done = subprocess.run([sys.executable, "-m", "detox_helpers", *command], env=env,
+            done = subprocess.run([sys.executable, "-m", "detox_course", *command], env=env,
                                   stdout=output, stderr=subprocess.STDOUT)
         if done.returncode:
             raise DetoxError(f"Preparing the {what} failed: see {shown(log)}")

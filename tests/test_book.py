@@ -39,7 +39,7 @@ def test_the_books_table_of_contents_lists_every_notebook(book):
 def test_the_book_builds_offline_from_the_demo_with_every_notebook_and_its_plots(
         book, tmp_path, monkeypatch):
     environment = dict(os.environ, DETOX_ARTIFACTS_DIR=str(tmp_path))  # 12 PPO steps (conftest)
-    subprocess.run([sys.executable, "-m", "detox_helpers", "demo"], env=environment, check=True,
+    subprocess.run([sys.executable, "-m", "detox_course", "demo"], env=environment, check=True,
                    cwd=REPO, stdout=subprocess.DEVNULL)
 
     def refuse(*args, **kwargs):

@@ -72,7 +72,7 @@ def train_process(world_env, small, artifacts, *args):
     env = {**os.environ, **world_env, "DETOX_ARTIFACTS_DIR": str(artifacts),
            **{f"DETOX_{k.upper()}": str(v) for k, v in small.items()},
            "DETOX_CHECKPOINT_EVERY": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "detox_helpers", "train", *args],
+    return subprocess.Popen([sys.executable, "-m", "detox_course", "train", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

@@ -228,5 +228,5 @@ def test_full_profile_offline_fails_clearly_and_never_falls_back_to_tiny(run_not
 def test_a_later_notebook_run_before_notebook_01_says_to_run_it_first(number, tiny_settings,
                                                                      tmp_path):
     with pytest.raises(DetoxError, match=r"run notebook 01_data\.ipynb or `python -m "
-                                         r"detox_helpers data` first"):
+                                         r"detox_course data` first"):
         run_notebook_here(number, overrides={"artifacts_dir": str(tmp_path)})

@@ -406,10 +406,10 @@ def test_a_table_and_record_that_do_not_belong_together_are_refused(settings, da
 
 def test_a_missing_evaluation_names_what_makes_it(settings):
     with pytest.raises(DetoxError, match="run notebook 03_baseline_eval.ipynb or `python -m "
-                                         "detox_helpers evaluate` first"):
+                                         "detox_course evaluate` first"):
         evaluation.load_evaluation(settings, "baseline")
     with pytest.raises(DetoxError, match="run notebook 05_compare.ipynb or `python -m "
-                                         "detox_helpers compare` first"):
+                                         "detox_course compare` first"):
         evaluation.load_evaluation(settings, "detoxified")
 
 
