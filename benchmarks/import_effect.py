@@ -71,14 +71,13 @@ def main() -> None:
               f"{args.new_tokens} tokens; threads {result['threads']} (interop "
               f"{result['interop']}, OMP_NUM_THREADS {result['omp']}); {result['load']}",
               flush=True)
+    medians = {}
     for kind in ("plain", "import"):
         seconds = [r["seconds"] for r in results if r["kind"] == kind]
-        print(f"{kind}: median {statistics.median(seconds):.2f} s, range "
-              f"{min(seconds):.2f}-{max(seconds):.2f} s over {len(seconds)} runs")
-    plain, imported = (statistics.median(r["seconds"] for r in results if r["kind"] == kind)
-                       for kind in ("plain", "import"))
-    print(f"with the import / without: {imported / plain:.3f}")
-
+        medians[kind] = statistics.median(seconds)
+        print(f"{kind}: median {medians[kind]:.2f} s, range {min(seconds):.2f}-"
+              f"{max(seconds):.2f} s over {len(seconds)} runs")
+    print(f"with the import / without: {medians['import'] / medians['plain']:.3f}")
 
 if __name__ == "__main__":
     main()

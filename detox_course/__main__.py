@@ -73,15 +73,17 @@ def main(argv: list[str] | None = None) -> int:
            "train": lambda: commands.run_training(args.max_steps, args.resume),
            "compare": commands.compare_and_report,
            "make-adapter": lambda: commands.make_adapter(args.output),
-           "rloo": lambda: commands.run_notebooks(["06"]) and None,
-           "curve": lambda: commands.run_notebooks(["07"]) and None,
+           "rloo": lambda: commands.run_notebooks(["06"]),
+           "curve": lambda: commands.run_notebooks(["07"]),
            "student": lambda: student(args.folder),
            "grade": lambda: grade(args.submissions, args.out, args.timeout)}
-    try:  # the lab's commands return None (done), student and grade their status
+    try:
         if args.command in commands.WRITE_A_RUN:
             with commands.holding(load_settings().layout, args.command):
-                return run[args.command]() or 0
-        return run[args.command]() or 0
+                run[args.command]()
+            return 0
+        status = run[args.command]()  # student and grade return their exit status
+        return status if isinstance(status, int) else 0
     except commands.Stopped as stop:
         print(f"stopped: {stop}", file=sys.stderr)
         return 130
