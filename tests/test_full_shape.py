@@ -62,3 +62,25 @@ def test_the_full_profile_runs_from_local_folders_of_the_real_shapes(full_shape_
         cells = nbformat.read(layout.executed("full") / name, 4).cells
         shown = "".join(str(o) for cell in cells for o in cell.get("outputs", []))
         assert "steps" in shown and "Loading weights" not in shown
+
+
+@pytest.mark.long
+def test_the_full_profile_draws_the_curve_with_stand_ins_for_gold(full_shape_env, monkeypatch):
+    """Notebook 07 on the full profile: no exact judge, so the independent judge and ROUGE
+    stand in for the gold, and the second run trains from the real shapes too."""
+    from detox_course.commands import run_notebooks
+
+    for name, value in full_shape_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DETOX_CURVE_PROMPTS", "2")
+    layout = load_settings().layout
+    if not layout.stats_file.exists():  # alone, without the test above
+        assert cli.main(["train", "--max-steps", "2"]) == 0
+    short = {"run_name": "no-leash", "init_kl_coef": 0.0, "adaptive_kl": False, "max_ppo_steps": 2}
+    run_notebooks(["07"], no_leash=short)
+    curve = pd.read_csv(layout.eval_table("over-optimisation"))
+    assert set(curve["run"]) == {"leash", "no leash"} and set(curve["step"]) == {0, 2}
+    assert "insult" not in curve.columns and curve["gold"].between(0, 1).all()
+    cells = nbformat.read(layout.executed("full") / "07_over_optimisation.ipynb", 4).cells
+    shown = "".join(str(o) for cell in cells for o in cell.get("outputs", []))
+    assert "no gold judge, a stand-in" in shown and "the tiny run's claims" not in shown
