@@ -331,15 +331,12 @@ def load_settings(profile: str | None = None, environ=None, **overrides) -> Sett
     environ = os.environ if environ is None else environ
     from_env = {key[len(ENV_PREFIX):].lower(): value for key, value in environ.items()
                 if key.startswith(ENV_PREFIX)}
-    unknown = sorted(set(from_env) - set(FIELD_NAMES))
-    if unknown:
-        names = ", ".join(ENV_PREFIX + name.upper() for name in unknown)
-        raise DetoxError(f"Unknown setting in the environment: {names}. "
-                         f"Known settings: {', '.join(FIELD_NAMES)}.")
-    unknown = sorted(set(overrides) - set(FIELD_NAMES))
-    if unknown:
-        raise DetoxError(f"Unknown setting: {', '.join(unknown)}. "
-                         f"Known settings: {', '.join(FIELD_NAMES)}.")
+    in_environ = [ENV_PREFIX + name.upper() for name in sorted(set(from_env) - set(FIELD_NAMES))]
+    for where, unknown in ((" in the environment", in_environ),
+                           ("", sorted(set(overrides) - set(FIELD_NAMES)))):
+        if unknown:
+            raise DetoxError(f"Unknown setting{where}: {', '.join(unknown)}. "
+                             f"Known settings: {', '.join(FIELD_NAMES)}.")
 
     profile = (profile or overrides.pop("profile", None) or from_env.get("profile")
                or DEFAULT_PROFILE)
