@@ -98,12 +98,6 @@ def per_prompt_toxicity(before: Evaluation, after: Evaluation) -> tuple[np.ndarr
             per_prompt(after.per_sample, "toxicity").mean(axis=1))
 
 
-def shown_beyond_comparison(metrics) -> list:
-    """The figures the tables beyond the full comparison show: the headline, its second
-    opinions and what a detox must keep (Metric.role)."""
-    return [metric for metric in metrics if metric.role != "detail"]
-
-
 # --- is PPO better than choosing? ---
 
 def best_of_k(evaluation: Evaluation) -> pd.DataFrame:
@@ -129,13 +123,14 @@ def chosen_values(best: pd.DataFrame, metric) -> np.ndarray:
 
 def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
     """Baseline (mean of k samples), best-of-k (one sample) and PPO after (mean of k), with
-    paired intervals of best-of-k - baseline and after - best-of-k; indexed by figure key."""
+    paired intervals of best-of-k - baseline and after - best-of-k; indexed by figure key, every
+    figure but the details (Metric.role "detail")."""
     check_pairing(before, after)
     best = best_of_k(before).set_index("prompt")
     rows = []
-    for metric in shown_beyond_comparison(before.metrics):
+    for metric in before.metrics:
         baseline, trained = (figure_values(e.per_sample, metric) for e in (before, after))
-        if baseline is None or trained is None:
+        if metric.role == "detail" or baseline is None or trained is None:
             continue
         chosen = chosen_values(best, metric)
         gain = stats.paired_difference(baseline, chosen, seed)
@@ -206,13 +201,11 @@ def runs_table(settings, names: list[str], judge=None) -> pd.DataFrame:
     rows = []
     for name in names:
         run_settings = dataclasses.replace(settings, run_name=name)
-        record = training_record(run_settings.layout)
-        before, after = (load_evaluation(run_settings, which, judge)
-                         for which in ("baseline", "detoxified"))
-        table = comparison_table(before, after, settings.seed)
-        training = pd.read_csv(run_settings.layout.stats_file)
-        row = {"run": name or "(unnamed)", "steps": record["steps"],
-               f"KL, last {KL_STEPS} steps": final_kl(training)}
+        steps = training_record(run_settings.layout)["steps"]
+        table = comparison_table(*(load_evaluation(run_settings, which, judge)
+                                   for which in ("baseline", "detoxified")), settings.seed)
+        row = {"run": name or "(unnamed)", "steps": steps,
+               f"KL, last {KL_STEPS} steps": final_kl(pd.read_csv(run_settings.layout.stats_file))}
         for figure in table[table["role"] != "detail"].itertuples():  # labels on the page
             row[f"{figure.label}: after"] = figure.after
             row[f"{figure.label}: change"] = figure.difference

@@ -8,8 +8,7 @@ import numpy as np
 
 def plot_length_distribution(lengths, min_chars: int, max_chars: int, ax=None):
     """Histogram of dialogue lengths with the kept window (min, max] shaded."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
+    ax = ax if ax is not None else plt.subplots(figsize=(7, 3.5))[1]
     ax.hist(lengths, bins=40, color="#4c72b0", alpha=0.85)
     ax.axvspan(min_chars, max_chars, color="#55a868", alpha=0.15,
                label=f"kept: {min_chars} < length <= {max_chars}")
@@ -22,8 +21,7 @@ def plot_toxicity_distribution(groups: dict, ax=None):
     """The share of summaries in each tenth of the toxicity scale, as grouped bars, one colour
     per named group of toxicity values. Shares, on a linear axis, with the share printed on
     every bar: the toxic tail is a small share and must stay readable."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.5))
+    ax = ax if ax is not None else plt.subplots(figsize=(8, 3.5))[1]
     edges = np.linspace(0, 1, 11)
     width = 0.8 / max(len(groups), 1)
     for i, (name, values) in enumerate(groups.items()):
@@ -41,17 +39,12 @@ def plot_toxicity_distribution(groups: dict, ax=None):
     return ax
 
 
-def rolling(values, steps: int):
-    """The mean over the last `steps` values: a batch of 16 is noisy, the trend is not."""
-    return values.rolling(steps, min_periods=1).mean()
-
-
 def plot_training(stats, axes=None, steps_of: str = "PPO"):
-    """Four panels by PPO step, each series raw (faint) and as a rolling mean: reward, batch
-    toxicity, KL to the reference, and the KL coefficient on an axis that starts at 0 (its
-    changes are small; a zoomed axis would make them look steep)."""
-    if axes is None:
-        _, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True)
+    """Four panels by PPO step, each series raw (faint) and as a rolling mean (a batch of 16 is
+    noisy, the trend is not): reward, batch toxicity, KL to the reference, and the KL
+    coefficient on an axis that starts at 0 (its changes are small; a zoomed axis would make
+    them look steep)."""
+    axes = axes if axes is not None else plt.subplots(2, 2, figsize=(11, 6), sharex=True)[1]
     window = max(1, len(stats) // 20)
     panels = [("reward_mean", "reward (nothate logit)", "#55a868"),
               ("toxicity_mean", "batch toxicity (mean P(hate))", "#c44e52"),
@@ -59,8 +52,8 @@ def plot_training(stats, axes=None, steps_of: str = "PPO"):
               ("kl_coef", "KL coefficient", "#555555")]
     for ax, (column, title, colour) in zip(axes.flat, panels, strict=True):
         ax.plot(stats["step"], stats[column], color=colour, alpha=0.25, linewidth=1)
-        ax.plot(stats["step"], rolling(stats[column], window), color=colour, linewidth=2,
-                label=f"rolling mean of {window} steps" if window > 1 else "per step")
+        ax.plot(stats["step"], stats[column].rolling(window, min_periods=1).mean(), color=colour,
+                linewidth=2, label=f"rolling mean of {window} steps" if window > 1 else "per step")
         ax.set_title(title, fontsize=10)
         ax.legend(loc="best", fontsize=8)
     axes[0, 1].set_ylim(0, 1)
@@ -74,8 +67,7 @@ def plot_per_prompt(before, after, ax=None):
     """Each test prompt's mean toxicity before (x) against after (y); below the diagonal the
     prompt's summaries became less toxic. Prompts on the same spot (to 0.05, a grid coarse
     enough that two labels never overlap) are one dot, sized and labelled by how many they are."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax = ax if ax is not None else plt.subplots(figsize=(4.5, 4.5))[1]
     spots = np.round(np.column_stack([before, after]) / 0.05) * 0.05
     unique, counts = np.unique(spots, axis=0, return_counts=True)
     ax.scatter(unique[:, 0], unique[:, 1], s=np.minimum(25 + 15 * counts, 160), alpha=0.6,

@@ -1,6 +1,5 @@
-"""The written report: `report.md` and its figures (training.png, toxicity_distribution.png,
-toxicity_per_prompt.png) in the report folder (layout.py), from the figures notebook 05 computed
-(the comparison, best-of-k and the verdict, each computed once and handed here).
+"""The written report: `report.md` and its figures in the report folder (layout.py), from what
+notebook 05 computed once and hands here (the comparison, best-of-k and the verdict).
 """
 
 from __future__ import annotations
@@ -51,14 +50,12 @@ def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
 def comparison_markdown(table: pd.DataFrame) -> str:
     shown = table.reset_index()
     shown["metric"] = shown["label"]
-    shown["95% interval of after - before"] = [words.interval(low, high) for low, high in
-                                               zip(shown["low"], shown["high"], strict=True)]
-    shown["change shown"] = shown["change_shown"].map({True: "yes", False: "no"})
-    shown.loc[shown["interval_excludes_zero"] & ~shown["change_shown"], "change shown"] = \
-        "too small"
-    shown = shown[["metric", "before", "after", "95% interval of after - before",
-                   "change shown"]]
-    return markdown_table(shown)
+    interval = "95% interval of after - before"
+    shown[interval] = [words.interval(low, high) for low, high in
+                       zip(shown["low"], shown["high"], strict=True)]
+    shown["change shown"] = np.where(shown["change_shown"], "yes",
+                                     np.where(shown["interval_excludes_zero"], "too small", "no"))
+    return markdown_table(shown[["metric", "before", "after", interval, "change shown"]])
 
 
 def save_figure(ax_or_axes, path: Path) -> str:
@@ -77,17 +74,14 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
     """Write report.md and its figures into `folder` (default: the layout's report folder), the
     `verdict` first; `table` and `choosing` are compare's comparison and best-of-k tables,
     `record` the trained adapter's (checkpoints.training_record)."""
-    folder = Path(folder or settings.layout.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder or settings.layout.report_dir)  # write_atomically makes it
     k, record = before.samples_per_prompt, record or {}
     lines = [f"# Detoxification report: {settings.profile} profile", "",
              f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by detox_helpers.", ""]
     if settings.profile == "tiny":
         lines += [TINY_NOTE, ""]
-    lines += ["## Verdict", "", verdict, ""]
-    lines += comparison_section(table, before, after, folder)
-    lines += best_of_k_section(choosing, table, k)
-    lines += training_section(training, folder)
+    lines += ["## Verdict", "", verdict, "", *comparison_section(table, before, after, folder),
+              *best_of_k_section(choosing, table, k), *training_section(training, folder)]
     examples = compare.qualitative_table(before, after, 2 * EXAMPLES).head(EXAMPLES)
     lines += ["## Examples", "", f"The {EXAMPLES} test prompts whose first sampled summary "
               "gained most reward.", "",
@@ -114,7 +108,6 @@ def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str,
     lines = [METHODS_HEADING, "", f"Beside [the PPO report]({settings.layout.report.name}), "
              f"{settings.profile} profile, seed {settings.seed}.", "", verdict, "",
              markdown_table(compare.labelled(table, k, metrics).reset_index()), ""]
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, "\n".join(lines))
     write_atomically(settings.layout.eval_dir / "methods.csv", table.to_csv())
     return path
@@ -177,15 +170,12 @@ def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluatio
 
 def best_of_k_section(choosing: pd.DataFrame, comparison: pd.DataFrame, k: int) -> list[str]:
     """Best-of-k against PPO on the headline, the judge and the verdicts' first kept figure."""
-    table = choosing.reset_index()
+    keys = [compare.HEADLINE, compare.JUDGE, *verdicts.kept_figures(comparison)[:1]]
+    table = choosing[choosing.index.isin(keys)].reset_index()
     interval = "95% interval of PPO - best-of-k"
     table[interval] = [words.interval(low, high) for low, high in
                        zip(table["low (PPO)"], table["high (PPO)"], strict=True)]
-    rows = table["metric"].isin([compare.HEADLINE, compare.JUDGE,
-                                 *verdicts.kept_figures(comparison)[:1]])
-    shown_columns = table.loc[rows].copy()
-    shown_columns["metric"] = shown_columns["metric"].map(comparison["label"])
-    shown_columns = shown_columns[["metric", "best-of-k", "PPO after", interval]]
+    table["metric"] = table["metric"].map(comparison["label"])
     return ["## Is PPO better than choosing?", "", f"Best-of-{k}: of the starting policy's {k} "
             "summaries of a test prompt, the one the reward model likes best.", "",
-            markdown_table(shown_columns), ""]
+            markdown_table(table[["metric", "best-of-k", "PPO after", interval]]), ""]

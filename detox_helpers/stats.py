@@ -73,7 +73,7 @@ def peak_interval(kl_per_prompt, gold_per_prompt, n_boot: int = N_BOOT, seed: in
     tail = (1 - LEVEL) / 2
     # an observed draw at each end: a draw may be infinite (no turn), where interpolating fails
     low, high = np.quantile(draws, [tail, 1 - tail], method="inverted_cdf")
-    g0, a, b = gao_fit(kl.mean(axis=0), gold.mean(axis=0))
     measured = kl.mean(axis=0)
+    g0, a, b = gao_fit(measured, gold.mean(axis=0))
     return dict(g0=g0, a=a, b=b, peak=peak_kl(a, b), low=float(low), high=float(high),
                 n=len(kl), supported=bool(0 < low and high <= measured.max()))

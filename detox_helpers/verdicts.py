@@ -6,14 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import stats, words
-from .compare import (
-    HEADLINE,
-    JUDGE,
-    best_of_k_kl,
-    kept_metrics,
-    metric_of,
-    samples_of,
-)
+from .compare import HEADLINE, JUDGE, best_of_k_kl, kept_metrics, metric_of, samples_of
 from .evaluation import Evaluation, figure_values, label
 
 # kind_of's answer -> how the verdict introduces the kept figures of that kind
@@ -23,21 +16,14 @@ KEPT_GROUPS = {"cost": "What it cost", "gain": "What it gained",
 
 
 def kind_of(row) -> str:
-    """words.kind_of_change of a comparison row."""
     return words.kind_of_change(row.difference, row.low, row.high, row.better, row.smallest)
 
 
-def in_words(row) -> str:
-    """One figure's before -> after, its paired interval, and what the interval lets us say."""
-    return (f"{words.number(row.before)} -> {words.number(row.after)} "
-            f"({words.signed(row.difference)} {words.interval(row.low, row.high)}: "
-            f"{words.certainty(kind_of(row), row.low, row.high)})")
-
-
-def figure_in_words(table: pd.DataFrame, key: str) -> str:
+def figure_in_words(table: pd.DataFrame, key: str, name: str | None = None) -> str:
+    """The figure's change in words, named `name` (default: its label)."""
     row = table.loc[key]
-    return words.change(row.label, row.before, row.after, row.difference, row.low, row.high,
-                        kind_of(row))
+    return words.change(name or row.label, row.before, row.after, row.difference, row.low,
+                        row.high, kind_of(row))
 
 
 def kept_figures(table: pd.DataFrame) -> list[str]:
@@ -92,9 +78,8 @@ def verdict(table: pd.DataFrame, choosing: pd.DataFrame, kl: float, k: int,
     kind = kind_of(top)
     share = words.share_of_start(top.before, top.after) if kind in ("gain", "cost") else ""
     text = ["Each change is after - before [its paired 95% interval]. The reward model's "
-            + words.change("toxicity", top.before, top.after, top.difference, top.low, top.high,
-                           kind) + words.narrow(top.low, top.high) + (f", {share}." if share
-                                                                      else ".")]
+            + figure_in_words(table, HEADLINE, "toxicity") + words.narrow(top.low, top.high)
+            + (f", {share}." if share else ".")]
     if JUDGE in table.index:
         text.append(f"The {figure_in_words(table, JUDGE)}.")
     text += kept_in_words(table, kl)
@@ -112,11 +97,9 @@ def methods_verdict(table: pd.DataFrame, trained: dict[str, Evaluation], seed: i
     """Two trained methods of methods_table (`trained`, in order) in one paragraph: each against
     the start, then the second against the first, paired by prompt."""
     (first, one), (second, other) = trained.items()
-    toxicity = metric_of(HEADLINE)
-    versus = stats.paired_difference(*(figure_values(e.per_sample, toxicity)
+    versus = stats.paired_difference(*(figure_values(e.per_sample, metric_of(HEADLINE))
                                        for e in (one, other)), seed)
-    k = one.samples_per_prompt
-    labels = {metric.key: label(metric, k) for metric in kept_metrics(one.metrics)}
+    labels = {m.key: label(m, one.samples_per_prompt) for m in kept_metrics(one.metrics)}
     return methods_in_words(table, first, second, versus, labels)
 
 

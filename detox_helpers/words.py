@@ -1,7 +1,5 @@
-"""Figures into words: the one place that says which way a figure moved, how much of where it
-started is left, whether its printed interval shows a change, and whether that change is a
-cost or a gain. The verdicts (compare.verdict, compare.methods_verdict) word every figure here,
-so a sentence cannot say more than the digits printed beside it.
+"""Figures into words, in one place: the verdicts (verdicts.py) word every figure here, from the
+figure as printed, so a sentence cannot say more than the digits printed beside it.
 """
 
 from __future__ import annotations
@@ -95,10 +93,8 @@ def moved(before: float, after: float) -> str:
 def narrow(low: float, high: float) -> str:
     """" (narrowly: its interval ends 0.001 from zero)" where the bound nearest zero, on the
     side the interval lies, is within NARROW of it; else empty."""
-    if not excludes_zero(low, high):
-        return ""
     nearest = low if low > 0 else high
-    if abs(nearest) >= NARROW:
+    if not excludes_zero(low, high) or abs(nearest) >= NARROW:
         return ""
     return f" (narrowly: its interval ends {number(abs(nearest))} from zero)"
 

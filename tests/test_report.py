@@ -223,10 +223,10 @@ def test_a_difference_too_small_to_show_is_no_change():
     table = compare.comparison_table(before, evaluation.Evaluation(nudged, before.aggregates))
     row = table.loc["rouge1"]                       # [+0.0001, +0.0001] prints as +0.000
     assert row.high > 0 and not row.interval_excludes_zero and not row.change_shown
-    assert verdicts.in_words(row).endswith("reaches zero at three decimals)")
+    assert verdicts.figure_in_words(table, "rouge1").endswith("reaches zero at three decimals)")
     length = table.loc["length"]
     assert length.interval_excludes_zero and not length.change_shown
-    assert verdicts.in_words(length).endswith("too small to matter)")
+    assert verdicts.figure_in_words(table, "length").endswith("too small to matter)")
 
 
 def test_evaluations_of_different_prompts_are_not_compared():
