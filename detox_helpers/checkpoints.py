@@ -20,18 +20,11 @@ import numpy as np
 import torch
 
 from .errors import DetoxError, SettingsMismatch
-from .layout import ADAPTER_WEIGHTS, PARTIAL, REPLACED, Layout, partial, shown
+from .layout import ADAPTER_WEIGHTS, PARTIAL, REPLACED, Layout, shown
 from .locks import check_free
 from .models import weights_precision
 from .settings import Settings
-from .writes import (
-    file_digest,
-    finish_replacing,
-    replace_folder,
-    size_of,
-    write_atomically,
-    writing,
-)
+from .writes import file_digest, finish_replacing, size_of, write_atomically, written_whole
 
 STATE_FILE = "state.pt"
 VALUE_HEAD_FILE = "value_head.safetensors"
@@ -78,28 +71,24 @@ def save_checkpoint(ppo_trainer, history: list, settings: Settings, keep: int = 
     """Write the run's state as a whole checkpoint; keep the newest `keep`."""
     layout = settings.layout
     folder = layout.checkpoint(len(history))
-    unfinished = partial(folder)
-    shutil.rmtree(unfinished, ignore_errors=True)
     model = value_model(ppo_trainer)
     earlier = layout.checkpoints()  # as large as this one: the same tensors, a shorter history
-    with writing(unfinished, f"the checkpoint {shown(folder)}",
-                 needed=size_of(earlier[-1]) if earlier else None):
+    with written_whole(folder, f"the checkpoint {shown(folder)}",
+                       needed=size_of(earlier[-1]) if earlier else None) as unfinished:
         model.pretrained_model.save_pretrained(str(unfinished / "adapter"))
         torch.save(dict(value_head=model.v_head.state_dict(),
                         optimizer=ppo_trainer.optimizer.state_dict(),
                         kl_coef=float(ppo_trainer.kl_ctl.value), rng=_plain_rng_states(),
                         history=list(history), settings=training_settings(settings)),
                    unfinished / STATE_FILE)
-    replace_folder(unfinished, folder)
     for old in layout.checkpoints()[:-keep]:
         shutil.rmtree(old)
     return folder
 
 
 def keep(ppo_trainer, history: list, settings: Settings, total: int) -> None:
-    """After each step: the statistics file, a checkpoint every `checkpoint_every` steps and a
-    snapshot every `snapshot_every`, both at the last step too (the main process only, when
-    there are several)."""
+    """After each step, in the main process: the statistics file, a checkpoint every
+    `checkpoint_every` steps and a snapshot every `snapshot_every`, both at the last step too."""
     if ppo_trainer.accelerator.is_main_process:
         write_stats(history, settings.layout)
         done = len(history)
@@ -110,15 +99,11 @@ def keep(ppo_trainer, history: list, settings: Settings, total: int) -> None:
 
 
 def save_snapshot(ppo_trainer, settings: Settings, step: int) -> Path:
-    """The LoRA adapter as it stands after `step` steps (0: the start, where LoRA changes
-    nothing), peft's own files written whole: a point of notebook 07's curve, never resumed
-    from, so unlike a checkpoint it holds no optimiser and every one is kept."""
+    """The LoRA adapter after `step` steps (0: the start), peft's files written whole: a point of
+    notebook 07's curve, never resumed from, so it holds no optimiser and every one is kept."""
     folder = settings.layout.snapshots_dir / f"step-{step:06d}"
-    unfinished = partial(folder)
-    shutil.rmtree(unfinished, ignore_errors=True)
-    with writing(unfinished, f"the snapshot {shown(folder)}"):
+    with written_whole(folder, f"the snapshot {shown(folder)}") as unfinished:
         value_model(ppo_trainer).pretrained_model.save_pretrained(str(unfinished))
-    replace_folder(unfinished, folder)
     return folder
 
 
@@ -213,40 +198,26 @@ def where_to_continue(layout: Layout, command: str = "resume=True (`python -m de
     return f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue with {command}."
 
 
-def finish_replacements(layout: Layout) -> None:
-    """Tidy what a stop in the middle of replacing a checkpoint or the final adapter left
-    (writes.replace_folder): the new copy kept, or the old one put back."""
-    replaced = [old.with_name(old.name.removesuffix(REPLACED))
-                for old in layout.checkpoints_dir.glob(f"*{REPLACED}")]
-    for folder in [*replaced, layout.final_adapter]:
-        finish_replacing(folder)
-
-
 def start_or_resume(ppo_trainer, settings: Settings, resume: bool, say=print) -> list:
     """Before the first step: the history of the newest checkpoint (`resume`), or an empty one,
-    the previous run set aside first (never deleted)."""
-    if ppo_trainer.accelerator.is_main_process:
-        check_free(settings.layout)  # no other process is writing this run
-        finish_replacements(settings.layout)
+    the previous run's folder (checkpoints, statistics, adapter) set aside whole, never deleted."""
+    layout = settings.layout
+    main = ppo_trainer.accelerator.is_main_process
+    if main:
+        check_free(layout)  # no other process is writing this run
+        # what a stop while a checkpoint or the final adapter was replaced left: tidied
+        for old in list(layout.checkpoints_dir.glob(f"*{REPLACED}")):
+            finish_replacing(old.with_name(old.name.removesuffix(REPLACED)))
+        finish_replacing(layout.final_adapter)
     if resume:
         return resume_latest(ppo_trainer, settings, say)
-    if ppo_trainer.accelerator.is_main_process:
-        aside = set_aside_previous_run(settings.layout)
-        if aside:
-            say(f"the previous run was set aside in {shown(aside)}")
+    # set aside only once the new run has started, so that a failed start loses nothing
+    if main and layout.ppo_dir.exists() and any(layout.ppo_dir.iterdir()):
+        aside = layout.previous_run(datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f"))
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        layout.ppo_dir.rename(aside)
+        say(f"the previous run was set aside in {shown(aside)}")
     return []
-
-
-def set_aside_previous_run(layout: Layout) -> Path | None:
-    """Move an earlier run's folder (checkpoints, statistics, adapter) aside, whole; None when
-    there is none. Called once a new run has started, so a failed start loses nothing."""
-    if not layout.ppo_dir.exists() or not any(layout.ppo_dir.iterdir()):
-        return None
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
-    target = layout.previous_run(stamp)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    layout.ppo_dir.rename(target)
-    return target
 
 
 def write_stats(history: list, layout: Layout) -> None:
@@ -263,10 +234,8 @@ def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward:
     from safetensors.torch import save_file
 
     layout = settings.layout
-    folder = layout.final_adapter
-    unfinished = partial(folder)
-    shutil.rmtree(unfinished, ignore_errors=True)
-    with writing(unfinished, f"the trained adapter {shown(folder)}"):
+    with written_whole(layout.final_adapter,
+                       f"the trained adapter {shown(layout.final_adapter)}") as unfinished:
         write_stats(history, layout)
         yield str(unfinished)
         head = value_model(ppo_trainer).v_head.state_dict()
@@ -275,22 +244,17 @@ def final_adapter_folder(ppo_trainer, history: list, settings: Settings, reward:
                       reward=reward, stats_sha256=file_digest(layout.stats_file),
                       precision=weights_precision(value_model(ppo_trainer).pretrained_model))
         write_atomically(unfinished / layout.training_record.name, json.dumps(record, indent=2))
-    replace_folder(unfinished, folder)
 
 
 @contextmanager
 def rloo_adapter_folder(settings: Settings, stats):
-    """Notebook 06's `with rloo_adapter_folder(settings, stats) as folder:
-    policy.save_pretrained(folder)`: the statistics (a DataFrame) written whole, the adapter
-    into a scratch folder renamed into place when whole (a stop or a full disk leaves the
-    previous adapter as it was)."""
+    """Notebook 06's, for `policy.save_pretrained(folder)`: the statistics (a DataFrame) and the
+    adapter written whole (a stop or a full disk leaves the previous adapter as it was)."""
     layout = settings.layout
-    unfinished = partial(layout.rloo_adapter)
-    shutil.rmtree(unfinished, ignore_errors=True)
-    with writing(unfinished, f"the RLOO adapter {shown(layout.rloo_adapter)}"):
+    with written_whole(layout.rloo_adapter,
+                       f"the RLOO adapter {shown(layout.rloo_adapter)}") as unfinished:
         write_atomically(layout.rloo_stats, stats.to_csv(index=False))
         yield unfinished
-    replace_folder(unfinished, layout.rloo_adapter)
 
 
 def training_record(layout: Layout) -> dict:

@@ -19,7 +19,6 @@ MEASUREMENT_DIR = Path(__file__).resolve().parent / "evaluate-modules" / "toxici
 WORLD_PARTS = {"dataset": "dialogsum", "policy_model": "policy-base",
                "instruct_adapter": "instruct-adapter", "reward_model": "reward-classifier"}
 WORLD_DATA_FILE = "dialogsum.train.jsonl"
-BUILD_RECORD = "BUILD.json"
 RUN_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a plain file name: results and run names
 PARTIAL = ".partial"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"  # what peft's save_pretrained writes
@@ -29,9 +28,7 @@ REPLACED = ".replaced"  # an old copy, while its new one is renamed in
 def default_artifacts_dir() -> Path:
     """`artifacts/` at the top of a checkout (editable install), else in the working folder."""
     checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").exists():
-        return checkout / ARTIFACTS
-    return Path.cwd() / ARTIFACTS
+    return (checkout if (checkout / "pyproject.toml").exists() else Path.cwd()) / ARTIFACTS
 
 
 def shown(path) -> str:
@@ -60,7 +57,7 @@ def world_paths(world: Path) -> dict[str, Path]:
 
 
 def build_record(world: Path) -> Path:
-    return Path(world) / BUILD_RECORD
+    return Path(world) / "BUILD.json"
 
 
 def partial(folder: Path, writer: int | None = None) -> Path:

@@ -1,10 +1,8 @@
-"""One writer per run folder. Every command that writes a run (demo, run, evaluate, train,
-compare) holds an OS file lock on the folder while it works (`detox_course.commands.holding`);
-the system releases it when the holder exits, even killed. A second writer is refused with one
-line naming the holder. The notebooks check the lock here before they write, so a notebook in
-JupyterLab is refused while a command works in its folder; the kernels a command starts are
-told that their command holds it.
-"""
+"""One writer per run folder. Every command that writes a run holds an OS file lock on its folder
+(`detox_course.commands.holding`), which the system releases when the holder exits, even killed;
+a second writer is refused in one line naming the holder. The notebooks check it here before they
+write (a notebook in JupyterLab is refused while a command works there), except against the
+command that started their kernel."""
 
 from __future__ import annotations
 

@@ -45,8 +45,7 @@ def steps(settings: Settings, history: list, total: int, desc: str, after_step=N
     from tqdm.auto import tqdm
 
     done_before = len(history)
-    bar = tqdm(total=total, initial=done_before, desc=desc, disable=not shown)
-    try:
+    with tqdm(total=total, initial=done_before, desc=desc, disable=not shown) as bar:
         while len(history) < total:
             step, started = len(history), time.perf_counter()
             torch.manual_seed(settings.seed + step)
@@ -61,5 +60,3 @@ def steps(settings: Settings, history: list, total: int, desc: str, after_step=N
                                         total - done_before))
             if after_step:
                 after_step()
-    finally:
-        bar.close()

@@ -1,9 +1,6 @@
-"""What notebook 04's PPO loop uses and what teaches nothing: which train rows and how many new
-tokens each step gets (seeded by (seed, step), so that a resumed run repeats the uninterrupted
-one), the step's row of statistics, and `training`, the loop's plumbing behind one call
-(`loop.steps`, with checkpoints and Ctrl-C). The loop is notebook 04's; its trainer is
-`trl_patch`'s.
-"""
+"""What notebook 04's PPO loop (its trainer is `trl_patch`'s) uses and teaches nothing: each
+step's train rows and new-token budget, seeded by (seed, step) so that a resumed run repeats the
+uninterrupted one; the step's row of statistics; `training`, the loop's plumbing in one call."""
 
 from __future__ import annotations
 
@@ -42,8 +39,7 @@ def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,
 
 
 def step_rows(ppo_trainer, settings: Settings, step: int, num_rows: int) -> list[int]:
-    """The train rows this process takes at `step` (`batch_indices` with the trainer's process
-    index and count)."""
+    """The train rows this process takes at `step`: `batch_indices` for the trainer's process."""
     accelerator = ppo_trainer.accelerator
     return batch_indices(settings, step, num_rows, accelerator.process_index,
                          accelerator.num_processes)
@@ -51,12 +47,9 @@ def step_rows(ppo_trainer, settings: Settings, step: int, num_rows: int) -> list
 
 @contextmanager
 def training(ppo_trainer, settings: Settings, history: list, steps: int, print_every: int = 20):
-    """`with training(...) as run: for step in run:` the steps of `loop.steps` (seeded, timed,
-    a progress bar), from the first not yet in `history` to `steps`; the loop body appends one
-    `statistics_row` per step. After each step, PPO's own: the statistics file, a checkpoint
-    every `checkpoint_every` steps, a snapshot of the adapter every `snapshot_every` (and one
-    before the first step), a line every `print_every` steps. Ctrl-C names
-    the checkpoint to continue from."""
+    """`with training(...) as run: for step in run:` `loop.steps` up to `steps`, the body
+    appending one `statistics_row` a step; after each, `checkpoints.keep` (a snapshot before the
+    first too) and a line every `print_every` steps. Ctrl-C names the checkpoint to resume from."""
     main = ppo_trainer.accelerator.is_main_process
     ppo_trainer.current_step = len(history)  # TensorBoard's step axis (log_stats) goes on
     if main and settings.snapshot_every and not history:  # the curve's first point: the start

@@ -17,19 +17,16 @@ for _message in ("`PPOTrainer` is deprecated", "`PPOConfig` is deprecated",
 
 
 class FirstTokenPPOTrainer(PPOTrainer):
-    """trl's PPOTrainer, with the first token of an encoder-decoder's summary trained too, and
-    (with `scoring_in_one_pass`, see `one_scoring_pass`) its scoring passes run over the whole
-    batch.
+    """trl's PPOTrainer, built like it, with the first token of an encoder-decoder's summary
+    trained too, and its scoring passes run over the whole batch where `one_scoring_pass` says
+    so for the model (`scoring_in_one_pass`).
 
     trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then,
     for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
     first generated token, never reaches the loss (trl issue #176 asked about this mask). A
     policy whose summaries open with a rude word (an adjective before the first name) could then
     never learn to stop. Here position 0 counts for every response that has a token after the
-    start token.
-
-    Built like trl's; it also sets `scoring_in_one_pass` for the model.
-    """
+    start token."""
     scoring_in_one_pass = False
 
     def __init__(self, config, model, *args, **kwargs):

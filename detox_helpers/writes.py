@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DetoxError
-from .layout import PARTIAL, aside, shown
+from .layout import PARTIAL, aside, partial, shown
 
 try:
     import resource  # Unix: the file-size limit a full-disk message states
@@ -22,8 +22,7 @@ except ImportError:
 
 
 def write_atomically(path: Path, text: str | bytes) -> None:
-    """Replace `path` with `text` in one step: a stop or a failed write leaves the previous file
-    (see write_together)."""
+    """Replace `path` with `text` in one step: a stop or a failed write leaves the previous file."""
     write_together({path: text})
 
 
@@ -49,12 +48,15 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def files_in(path: Path) -> list[Path]:
+    """`path` where it is a file, else the files in the folder (none where nothing is there)."""
+    path = Path(path)
+    return [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+
+
 def size_of(path: Path) -> int:
     """Bytes in a file, or in all the files of a folder (0 where there is nothing)."""
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+    return sum(p.stat().st_size for p in files_in(path))
 
 
 def amount(size: int) -> str:
@@ -63,9 +65,6 @@ def amount(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} bytes"
-
-
-OUT_OF_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def file_size_limit() -> int | None:
@@ -86,10 +85,8 @@ def out_of_room(error: BaseException, scratch: Path) -> int | None:
         code = int(said.group(1)) if said else None
     limit = file_size_limit()
     if code is None and limit and isinstance(error, RuntimeError):
-        files = [scratch] if scratch.is_file() else scratch.rglob("*") if scratch.is_dir() else []
-        code = errno.EFBIG if any(p.stat().st_size >= limit for p in files if p.is_file()) \
-            else None
-    return code if code in OUT_OF_ROOM else None
+        code = errno.EFBIG if any(p.stat().st_size >= limit for p in files_in(scratch)) else None
+    return code if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else None
 
 
 def space_note(code: int, scratch: Path, needed: int | None) -> str:
@@ -135,8 +132,7 @@ def check_writable(folder: Path) -> None:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        tempfile.TemporaryFile(dir=folder).close()
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise DetoxError(f"Cannot write into {folder} ({reason}): set DETOX_ARTIFACTS_DIR "
@@ -162,3 +158,14 @@ def replace_folder(new: Path, folder: Path) -> None:
         folder.rename(aside(folder))
     new.rename(folder)
     finish_replacing(folder)
+
+
+@contextmanager
+def written_whole(folder: Path, what: str, needed: int | None = None):
+    """`with written_whole(folder, what) as scratch:` the block writes `scratch`, which then
+    replaces `folder` whole (replace_folder); a failure is `writing`'s, `folder` left as it was."""
+    scratch = partial(folder)
+    shutil.rmtree(scratch, ignore_errors=True)  # a leftover of a stopped write
+    with writing(scratch, what, needed=needed):
+        yield scratch
+    replace_folder(scratch, folder)
