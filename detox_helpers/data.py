@@ -1,8 +1,6 @@
 """What the data stage shares: notebook 01 makes the dataset (`load_dataset`, `.filter`, `.map`,
 `train_test_split`, `save_to_disk`, in view); this module finds a local folder's files, names
-DialogSum's columns one way, says when the length window leaves too few dialogues, keys the
-saved copy by everything that shapes it, and loads that copy for the later stages.
-"""
+DialogSum's columns one way, checks the length window, keys the saved copy and loads it."""
 
 from __future__ import annotations
 
@@ -46,17 +44,15 @@ def source_files(folder: Path, split: str) -> list[Path]:
 
 
 def is_blank(path: Path) -> bool:
-    """Nothing but white space (and a UTF-8 byte order mark) in the file; a large file is not
-    read for this."""
+    """Only white space (and a UTF-8 byte order mark) in the file; a large file is not read."""
     if path.stat().st_size > 65536:
         return False
     return not path.read_bytes().removeprefix(codecs.BOM_UTF8).strip()
 
 
 def local_files(location: str, split: str) -> tuple[str, list[str]]:
-    """The `load_dataset` builder ("csv" or "json") and the files of a local dataset folder
-    (or file) that hold `split`. (A UTF-8 byte order mark needs nothing: datasets' JSON reader
-    and pandas' CSV reader skip it.)"""
+    """The `load_dataset` builder ("csv" or "json") and a local folder's (or file's) files of
+    `split`. A UTF-8 byte order mark needs nothing: datasets' and pandas' readers skip it."""
     files = source_files(Path(location), split)
     for path in files:
         if path.suffix not in FORMATS:
@@ -78,8 +74,7 @@ def local_source(settings: Settings) -> tuple[str, list[str]] | None:
 
 
 def load_failure(settings: Settings, error: Exception) -> DetoxError:
-    """The error for a source `load_dataset` could not read: for a Hub id, the likely cause
-    (no network) and the way out; for local files, which ones and why."""
+    """The error for a source `load_dataset` could not read: a Hub id's likely cause and way out."""
     kind, location = sources.resolve(settings.dataset, "dataset", "dataset")
     if kind == "hub":
         return sources.hub_failure(settings.dataset, "dataset", "dataset", error)
@@ -103,12 +98,10 @@ def present(text) -> bool:
 
 
 def dialogsum_columns(dataset, origin: str):
-    """DialogSum's columns under one naming, as text, and `references`, the list of every
-    reference summary: `fname` (the authors' files) becomes `id`; the test file's `summary1`,
-    `summary2`, ... become `references`, the first also `summary` (`topic1` the topic); a
-    missing `topic` is empty; other columns are dropped. Blank (empty, white-space or missing)
-    references are left out, and a row left without one is dropped, with a printed count:
-    ROUGE cannot score against nothing."""
+    """DialogSum's columns under one naming, as text, and `references`, every reference summary:
+    `fname` becomes `id`; the test file's `summary1`, `summary2`, ... become `references`, the
+    first also `summary` (`topic1` the topic); a missing `topic` is empty; other columns go. Blank
+    references are left out, a row without one dropped (counted): ROUGE cannot score nothing."""
     from datasets import Features, Sequence, Value
 
     names = dataset.column_names
@@ -143,8 +136,7 @@ def dialogsum_columns(dataset, origin: str):
 
 
 def check_enough(kept: int, read: int, settings: Settings) -> None:
-    """Refuse a length window that leaves too few dialogues for a train and a test split (the
-    test split takes ceil(kept * test_fraction))."""
+    """Refuse a length window that leaves too few dialogues for a train and a test split."""
     test = math.ceil(kept * settings.test_fraction)
     if test < 1 or kept - test < 1:
         raise DetoxError(
@@ -180,10 +172,9 @@ def cache_key(settings: Settings) -> str:
 
 @contextmanager
 def saving_place(settings: Settings):
-    """Where notebook 01 saves its splits (`dataset.save_to_disk(folder)` inside the `with`): a
-    scratch folder of this process's own, renamed to the settings' key once whole. A full disk
-    is one error line and leaves nothing behind; a copy already there for the same settings (or
-    saved first by another process, a second GPU's) is kept and the new one dropped."""
+    """Where notebook 01 saves its splits (`save_to_disk(folder)` inside the `with`): a scratch
+    folder of this process's own, renamed to the settings' key once whole. A full disk is one
+    error line and leaves nothing; a copy already there (another process's, say) is kept."""
     from datasets import disable_progress_bars
 
     folder = settings.layout.data_cache(cache_key(settings))

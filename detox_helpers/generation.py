@@ -1,8 +1,6 @@
-"""Batched summary generation, the one path of evaluation, PPO and the comparison. Prompts
-are right-padded (left padding on encoder-decoders destabilised KL in trl's history) and sorted
-by length; results come back in the caller's order. On CUDA a static KV cache, which
-transformers compiles, with prompts padded to bucketed lengths (a handful of shapes to compile).
-"""
+"""Batched summary generation, the one path of evaluation, PPO and the comparison. Prompts are
+right-padded (left padding on encoder-decoders destabilised KL in trl's history) and sorted by
+length, results in the caller's order. On CUDA a static KV cache, compiled, at bucketed lengths."""
 
 from __future__ import annotations
 
@@ -37,9 +35,8 @@ CACHES = ("auto", "static", "dynamic")
 BUCKET = 64
 
 def sampled_and_greedy(policy, tokenizer, prompt_ids, generation_kwargs: dict, seed: int):
-    """One prompt's summary sampled from `seed` with the lab's keywords, and its greedy one, as
-    text: where the two differ, a check can tell an answer that samples from one that does not
-    (notebook 03's hidden test)."""
+    """One prompt's summary sampled from `seed` with the lab's keywords, and its greedy one (text):
+    where they differ, notebook 03's hidden test tells a sampling answer from a greedy one."""
     texts = []
     for kwargs in (generation_kwargs, generation_kwargs | {"do_sample": False}):
         torch.manual_seed(seed)
@@ -73,8 +70,7 @@ def bucketed(length: int, bucket: int = BUCKET) -> int:
 
 
 def pad_prompts(tokenizer, prompt_ids, bucket: int | None = None):
-    """Right-pad prompts (never left: see the module docstring) to the longest, or with `bucket`
-    to the next multiple of it."""
+    """Right-pad rows of ids (never left: see above) to the longest, rounded up to `bucket`."""
     return tokenizer.pad({"input_ids": list(prompt_ids)}, padding=True,
                          pad_to_multiple_of=bucket, padding_side="right", return_tensors="pt")
 
@@ -89,13 +85,10 @@ def trim(row: torch.Tensor, eos_id: int) -> torch.Tensor:
 def generate(model, tokenizer, prompt_ids, *, batch_size: int, seed: int | None = None,
              progress: bool = True, desc: str = "generating", cache: str = "dynamic",
              **generate_kwargs) -> Generated:
-    """Summaries for many prompts (lists or tensors of token ids), `batch_size` at a time.
-
-    `generate_kwargs` go to `model.generate` (`pad_token_id` defaults to the tokenizer's, which
-    trl's `PPOTrainer.generate` leaves to the caller). A seed makes the draw repeatable for the
-    same prompts, batch size and device. Out of GPU memory, the batch size is halved for the
-    rest of the call. `cache`: see `cache_for`.
-    """
+    """Summaries for prompts (lists or tensors of token ids), `batch_size` at a time; keywords go
+    to `model.generate`, `pad_token_id` defaulting to the tokenizer's (trl's `PPOTrainer.generate`
+    leaves it to the caller). A seed repeats the draw for the same prompts, batch size and device;
+    out of GPU memory, the batch size halves for the rest of the call. `cache`: see `cache_for`."""
     cache = cache_for(cache, next(model.parameters()).device)
     if cache == "static":
         generate_kwargs = dict(generate_kwargs, cache_implementation="static")

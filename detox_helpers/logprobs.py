@@ -4,7 +4,6 @@ pass: what a policy-gradient loss and a KL to the reference need (notebook 06)."
 from __future__ import annotations
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from .generation import pad_prompts
 
@@ -15,14 +14,9 @@ def summary_logprobs(model, tokenizer, prompt_ids, summary_ids) -> torch.Tensor:
     `</s>` when it ended). Differentiable unless called under `torch.no_grad()`."""
     device = next(model.parameters()).device
     prompts = pad_prompts(tokenizer, [torch.as_tensor(ids) for ids in prompt_ids]).to(device)
-    summaries = [torch.as_tensor(ids) for ids in summary_ids]
-    padded = pad_sequence(summaries, batch_first=True, padding_value=tokenizer.pad_token_id)
-    padded = padded.to(device)
+    summaries = pad_prompts(tokenizer, [torch.as_tensor(ids) for ids in summary_ids]).to(device)
     # The decoder reads each token and predicts the next: position i scores token i + 1. It is
     # causal, so the padding after a summary changes nothing before it; the mask drops it.
-    logits = model(**prompts, decoder_input_ids=padded[:, :-1]).logits.float()
-    targets = padded[:, 1:]
-    scored = torch.arange(targets.shape[1], device=device)[None, :] < torch.tensor(
-        [len(s) - 1 for s in summaries], device=device)[:, None]
-    token_logprobs = logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
-    return (token_logprobs * scored).sum(-1)
+    logits = model(**prompts, decoder_input_ids=summaries.input_ids[:, :-1]).logits.float()
+    per_token = logits.log_softmax(-1).gather(-1, summaries.input_ids[:, 1:, None]).squeeze(-1)
+    return (per_token * summaries.attention_mask[:, 1:]).sum(-1)

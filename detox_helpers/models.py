@@ -65,8 +65,7 @@ def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype,
 
 
 def cpu_dtype(width) -> tuple[torch.dtype, str]:
-    """choose_dtype on this CPU; `width()` (hidden, feed-forward), asked only where bfloat16 is
-    native."""
+    """choose_dtype on this CPU; `width()` (hidden, feed-forward) asked only if bf16 is native."""
     if not cpu_has_native_bf16():
         return torch.float32, "auto: no native bfloat16 on this CPU"
     hidden = width()[0]
@@ -123,11 +122,8 @@ def load_tokenizer(settings: Settings):
 
 
 def merge_adapter(model, adapter: str):
-    """Fold a LoRA adapter into the base weights, so that a fresh LoRA can go on top later.
-
-    With PEFT, trl computes the KL reference with the adapter *disabled*; merging the instruct
-    adapter first makes "adapter disabled" mean the instruct model, not the bare base model.
-    """
+    """Fold a LoRA adapter into the base weights, so that a fresh LoRA can go on top: trl's KL
+    reference (with PEFT, the adapter *disabled*) is then the instruct model, not the bare base."""
     from peft import PeftModel
 
     kind, location = sources.resolve(adapter, "instruct adapter", "instruct_adapter")
@@ -169,8 +165,7 @@ NO_ADAPTER = ("No instruct adapter set: the lab starts from plain {policy}. To s
 def load_policy(settings: Settings, device: torch.device | None = None):
     """(model, tokenizer): the policy with the instruct adapter merged in (when one is set).
     With `instruct_adapter_trainable` (the original lab's way), the base model alone: the
-    caller puts the instruct adapter on, to train it (notebook 04) or as trained (notebook 05).
-    """
+    caller puts the instruct adapter on, to train it (notebook 04) or as trained (notebook 05)."""
     from transformers import AutoModelForSeq2SeqLM
 
     device = device or pick_device(settings)

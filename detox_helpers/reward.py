@@ -1,8 +1,6 @@
-"""The hate-speech classifier as a reward (the raw `nothate` logit, what PPO maximises) and as
-a toxicity meter (the softmax probability of `hate`, as `evaluate`'s measurement; with several
-toxic labels, setting `toxic_labels`, the sum of theirs). Labels are looked up by name, never by
-position (a pipeline sorts them by score).
-"""
+"""The hate-speech classifier as a reward (the raw `nothate` logit, what PPO maximises) and as a
+toxicity meter (the softmax probability of `hate` as `evaluate` measures it, or of the labels
+`toxic_labels` names). Labels go by name, never position (a pipeline sorts them by score)."""
 
 from __future__ import annotations
 
@@ -76,13 +74,10 @@ class RewardModel:
 
     @torch.no_grad()
     def logits(self, texts, progress: bool = False) -> torch.Tensor:
-        """Raw logits, one row per text, in the model's label order, on the CPU in float32.
-
-        More texts than a batch are scored longest first, so that a batch holds texts of about
-        one length and little padding (prompt + summary texts run from about 60 to 512 tokens);
-        the rows come back in the caller's order. One batch (a PPO step's) keeps its order:
-        sorting it saves nothing, and its rows would differ in the last bits, which a PPO run
-        amplifies into another run."""
+        """Raw logits, one row per text, in the model's label order, on the CPU in float32. More
+        texts than a batch go longest first (texts run 60 to 512 tokens: a batch of one length
+        pads little), rows back in the caller's order. One batch (a PPO step's) keeps its order:
+        sorted, its rows would differ in the last bits, which a PPO run amplifies into another."""
         texts = list(texts)
         order = list(range(len(texts)))
         if len(texts) > self.batch_size:
@@ -94,10 +89,9 @@ class RewardModel:
             batch = self.tokenizer(picked, padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt")
             rows.append(self.model(**batch.to(self.device)).logits.float().cpu())
-        if not rows:
-            return torch.empty(0, len(self.model.config.id2label))
-        logits = torch.empty(len(texts), rows[0].shape[1])
-        logits[order] = torch.cat(rows)
+        logits = torch.empty(len(texts), len(self.model.config.id2label))
+        if rows:
+            logits[order] = torch.cat(rows)
         return logits
 
     def rewards(self, texts) -> torch.Tensor:
@@ -115,9 +109,8 @@ class RewardModel:
 
 
 def labels_reversed(reward_model: RewardModel) -> RewardModel:
-    """The same classifier with its labels in reverse order (head rows and label names swapped
-    together): a score looked up by label name is unchanged, one read by position is not.
-    Notebook 03's graded checks call a learner's scoring code with it."""
+    """The classifier with its labels reversed (head rows and names together): a score read by
+    label name is unchanged, one read by position is not (notebook 03's graded checks use it)."""
     model = copy.deepcopy(reward_model.model)
     labels = model.config.id2label
     head = [module for module in model.modules() if isinstance(module, torch.nn.Linear)][-1]
@@ -144,10 +137,8 @@ def reward_texts(queries, summaries, reward_input: str) -> list[str]:
 
 
 def load_reward_model(settings: Settings, device: torch.device | None = None) -> RewardModel:
-    """The configured classifier on the configured device (float32: its logits are the reward).
-
-    It scores 64 texts at a time: inputs run to 512 tokens, and that is already fast on a GPU.
-    """
+    """The configured classifier on the configured device (float32: its logits are the reward),
+    scoring 64 texts at a time: inputs run to 512 tokens, and that is already fast on a GPU."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:

@@ -6,14 +6,10 @@ from pathlib import Path
 
 from .errors import DetoxError
 
-OFFLINE_WAY_OUT = ("Offline, use the tiny profile (DETOX_PROFILE=tiny), or point {variable} at a "
-                   "local folder that holds a copy.")
-
 
 def looks_like_path(name: str) -> bool:
-    """Names that can only be paths: absolute, home-relative, starting with ./ or ../, or
-    whose first part is a folder here (`data/dialogsum` beside a `data/` folder is a mistyped
-    path, not the Hub user `data`)."""
+    """Names that can only be paths: absolute, home-relative, ./ or ../, or whose first part is a
+    folder here (`data/dialogsum` beside a `data/` folder is a mistyped path, not a Hub id)."""
     if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or Path(name).is_absolute():
         return True
     parts = Path(name).parts
@@ -40,5 +36,6 @@ def hub_failure(name: str, what: str, setting: str, error: Exception) -> DetoxEr
     cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
     return DetoxError(
         f"Could not load the {what} {name!r} from the Hugging Face Hub ({cause}). "
-        "The likely cause is no network and no cached copy on this machine. "
-        + OFFLINE_WAY_OUT.format(variable=f"DETOX_{setting.upper()}"))
+        "The likely cause is no network and no cached copy on this machine. Offline, use the "
+        f"tiny profile (DETOX_PROFILE=tiny), or point DETOX_{setting.upper()} at a local folder "
+        "that holds a copy.")
