@@ -197,10 +197,8 @@ def score_summaries(rows, summaries, lengths, reward_model: RewardModel, k: int,
         judge=predict_prob(list(summaries)) if len(summaries) else np.zeros(0),
         length_tokens=lengths))
     every = [refs for refs in rows["references"] for _ in range(k)]  # one or several each
-    parts = [table, rouge_scores(summaries, every)]
-    if judge is not None:
-        parts.append(judge.score(summaries, references, table["toxicity"]))
-    return pd.concat(parts, axis=1)
+    judged = [judge.score(summaries, references, table["toxicity"])] if judge else []
+    return pd.concat([table, rouge_scores(summaries, every), *judged], axis=1)
 
 
 def evaluate_policy(settings: Settings, model, tokenizer, reward_model: RewardModel, split, *,
@@ -265,8 +263,7 @@ def made_with(settings: Settings, precision: str | None = None) -> dict:
     """The settings that shape an evaluation's numbers, the test split's key and the precision
     of the policy's weights (None: what `precision` gives on this machine). An evaluation's
     record adds `prompts`, the number of test prompts it evaluated."""
-    if precision is None:
-        precision = str(pick_dtype(settings, pick_device(settings))).removeprefix("torch.")
+    precision = precision or str(pick_dtype(settings, pick_device(settings))).removeprefix("torch.")
     return dict(profile=settings.profile, policy_model=settings.policy_model,
                 instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
                 samples_per_prompt=settings.eval_samples_per_prompt, eval_size=settings.eval_size,
@@ -293,10 +290,9 @@ def _plain(value) -> str:
 
 
 def matching_baseline(settings: Settings, say=print, judge: Judge | None = None) -> Evaluation:
-    """The saved baseline (notebook 03's) where it was made under these settings on this
-    machine's precision; otherwise the baseline evaluated again and saved, after one line that
-    names the settings that differed. What notebook 05 and `compare` pair the trained policy
-    with: same prompts, same sampling seeds, same model and arithmetic."""
+    """The saved baseline (notebook 03's) if made under these settings and this machine's
+    precision, else the baseline evaluated again and saved, after one line naming what differed:
+    what notebook 05 pairs the trained policy with (same prompts, seeds, model, arithmetic)."""
     if settings.layout.eval_table("baseline").exists():
         saved = load_evaluation(settings, "baseline", judge)
         changed = changed_settings(saved.record, settings)
@@ -350,8 +346,7 @@ def aggregate_table(aggregates: dict) -> pd.DataFrame:
 def run_evaluation(settings: Settings, name: str | None = "baseline", progress: bool = True,
                    judge: Judge | None = None):
     """Evaluate the starting policy (instruct adapter merged) on the test split and save the
-    results as `name`: notebook 05 when notebook 03's baseline is missing or stale, the seeds
-    benchmark and the tiny world's checks (notebook 03 shows these steps one by one)."""
+    results as `name` (None: not saved); notebook 03 shows these steps one by one."""
     splits = load_splits(settings)
     device = pick_device(settings)
     model, tokenizer = load_policy(settings, device)

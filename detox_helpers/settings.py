@@ -20,8 +20,6 @@ PROFILES = ("full", "tiny")
 DEFAULT_PROFILE = "tiny"
 ENV_PREFIX = "DETOX_"
 PROMPT_TEMPLATE = "\nSummarize the following conversation.\n\n{dialogue}\n\nSummary:\n"
-# numpy's legacy seeding (notebook 04 seeds step n with seed + n) takes 0 .. 2**32 - 1.
-MAX_SEED = 2**32 - 1
 # The reward classifier's clean label: its raw logit is the reward.
 CLEAN_LABEL = "nothate"
 # Counts that must be at least 1.
@@ -73,11 +71,9 @@ class Settings:
     instruct_adapter: str = ""
     """LoRA adapter that makes the policy summarise (path or hub id); empty: none"""
     instruct_adapter_trainable: bool = False
-    """the original lab's way: PPO trains the instruct adapter itself (`PeftModel.from_pretrained(
-    ..., is_trainable=True)`, no fresh LoRA), and the KL reference, the policy with its adapter
-    switched off, is then the base model. False (this lab): the instruct adapter is merged into
-    the weights and PPO trains a fresh LoRA, so the reference is the instruct model. Needs an
-    `instruct_adapter`; see docs/design.md"""
+    """True: the original lab's way, PPO trains the instruct adapter itself and the KL reference
+    is the base model; False (this lab): it is merged and PPO trains a fresh LoRA on the instruct
+    model, the reference. Needs an `instruct_adapter`; see docs/design.md"""
     reward_model: str = "facebook/roberta-hate-speech-dynabench-r4-target"
     """hate-speech classifier with labels `nothate` and `hate` (hub id or local folder)"""
     toxic_labels: str = "hate"
@@ -181,28 +177,21 @@ class Settings:
     def lora_targets(self) -> list[str]:
         return [name.strip() for name in self.lora_target_modules.split(",") if name.strip()]
 
-    @property
-    def toxic_label_names(self) -> list[str]:
-        return label_names(self.toxic_labels)
-
 
 def label_names(text: str) -> list[str]:
     """Comma-separated label names, lower-cased: labels are matched in any letter case."""
     return [name.strip().lower() for name in text.split(",") if name.strip()]
 
 
-def template_fields(template: str) -> list[str] | None:
-    """The `{...}` fields `str.format` would fill in, or None for a lone brace."""
-    try:
-        return [field for _, field, _, _ in Formatter().parse(template) if field is not None]
-    except ValueError:
-        return None
-
-
 def _problems(s: Settings) -> list[str]:
     """Each out-of-range value, named with the field and the rule it breaks."""
-    fields = template_fields(s.prompt_template)
-    seed_limit = MAX_SEED + 1 - s.max_ppo_steps  # the last step's seed is seed + steps - 1
+    try:  # the `{...}` fields `str.format` would fill in; None for a lone brace
+        fields = [field for _, field, _, _ in Formatter().parse(s.prompt_template)
+                  if field is not None]
+    except ValueError:
+        fields = None
+    labels = label_names(s.toxic_labels)
+    seed_limit = 2**32 - s.max_ppo_steps  # step n seeds numpy with seed + n, below 2**32
     checks = [
         # inf and nan pass comparisons such as `> 0` (or fail them with a misleading rule)
         *((math.isfinite(getattr(s, f.name)), f"{f.name}={getattr(s, f.name)} (need a finite "
@@ -222,7 +211,7 @@ def _problems(s: Settings) -> list[str]:
          "instruct_adapter, or make one with `python -m detox_course make-adapter`)"),
         (s.reward_input in ("summary", "prompt+summary"),
          f"reward_input={s.reward_input!r} (use summary or prompt+summary)"),
-        (bool(s.toxic_label_names) and CLEAN_LABEL not in s.toxic_label_names,
+        (bool(labels) and CLEAN_LABEL not in labels,
          f"toxic_labels={s.toxic_labels!r} (comma-separated names of the reward model's toxic "
          f"labels, e.g. hate or hate,offensive; never {CLEAN_LABEL}, its clean label)"),
         (0 <= s.min_dialogue_chars < s.max_dialogue_chars,
@@ -287,8 +276,7 @@ def profile_defaults(profile: str) -> dict:
             lora_r=16, lora_target_modules="SelfAttention.q,SelfAttention.v", learning_rate=5e-4,
             ppo_epochs=2, max_ppo_steps=160, checkpoint_every=40, snapshot_every=20,
             init_kl_coef=0.4, target_kl=0.5, kl_horizon=300, output_min_length=24,
-            output_max_length=40,
-            eval_max_new_tokens=40, eval_batch_size=48, qualitative_rows=12,
+            output_max_length=40, eval_max_new_tokens=40, eval_batch_size=48, qualitative_rows=12,
             sft_steps=150, sft_batch_size=16,
         )
     raise DetoxError(f"Unknown profile {profile!r}: choose one of {', '.join(PROFILES)}"
@@ -297,17 +285,12 @@ def profile_defaults(profile: str) -> dict:
 
 def _parse(name: str, text: str, like):
     """Turn an environment string into the type of the field's default."""
+    parse = {bool: lambda word: BOOLEANS[word.strip().lower()], int: int, float: float}
     try:
-        if isinstance(like, bool):
-            return BOOLEANS[text.strip().lower()]
-        if isinstance(like, int):
-            return int(text)
-        if isinstance(like, float):
-            return float(text)
+        return parse.get(type(like), str)(text)
     except (KeyError, ValueError):
         raise DetoxError(f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid "
                          f"{type(like).__name__} for setting {name!r}.") from None
-    return text
 
 
 def _check_type(name: str, value, like):
@@ -315,19 +298,16 @@ def _check_type(name: str, value, like):
         return str(value)
     if isinstance(like, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    bool_for_number = isinstance(value, bool) and not isinstance(like, bool)
-    if not isinstance(value, type(like)) or bool_for_number:
+    # bool is an int to isinstance: True is refused for a number, 1 for a bool
+    if not isinstance(value, type(like)) or isinstance(value, bool) != isinstance(like, bool):
         raise DetoxError(f"Setting {name!r} must be of type {type(like).__name__}, got {value!r}.")
     return value
 
 
 def load_settings(profile: str | None = None, environ=None, **overrides) -> Settings:
-    """Settings for a profile, with `DETOX_<FIELD>` variables and keyword overrides applied.
-
-    `profile=None` reads `DETOX_PROFILE` (default: DEFAULT_PROFILE, the offline `tiny`). Unknown
-    fields, in the environment or as keywords, and values out of range raise `DetoxError`
-    naming them.
-    """
+    """Settings for a profile (None: `DETOX_PROFILE`, else DEFAULT_PROFILE), with `DETOX_<FIELD>`
+    variables and keyword overrides applied; an unknown field, in the environment or as a
+    keyword, or a value out of range raises `DetoxError` naming it."""
     environ = os.environ if environ is None else environ
     from_env = {key[len(ENV_PREFIX):].lower(): value for key, value in environ.items()
                 if key.startswith(ENV_PREFIX)}
@@ -338,17 +318,14 @@ def load_settings(profile: str | None = None, environ=None, **overrides) -> Sett
             raise DetoxError(f"Unknown setting{where}: {', '.join(unknown)}. "
                              f"Known settings: {', '.join(FIELD_NAMES)}.")
 
-    profile = (profile or overrides.pop("profile", None) or from_env.get("profile")
-               or DEFAULT_PROFILE)
-    overrides.pop("profile", None)
+    profile = profile or from_env.get("profile") or DEFAULT_PROFILE
     artifacts_dir = overrides.get("artifacts_dir") or from_env.get("artifacts_dir")
     artifacts_dir = Path(artifacts_dir).resolve() if artifacts_dir else default_artifacts_dir()
 
     defaults = Settings.__dataclass_fields__
     values = profile_defaults(profile)
-    for name, text in from_env.items():
-        if name not in ("profile", "artifacts_dir"):
-            values[name] = _parse(name, text, defaults[name].default)
+    for name, text in from_env.items():  # profile and artifacts_dir, read above, are set last
+        values[name] = _parse(name, text, defaults[name].default)
     for name, value in overrides.items():
         values[name] = _check_type(name, value, defaults[name].default)
     values.update(profile=profile, artifacts_dir=str(artifacts_dir))

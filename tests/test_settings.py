@@ -10,6 +10,7 @@ from detox_helpers.settings import (
     FIELD_NAMES,
     PROMPT_TEMPLATE,
     Settings,
+    label_names,
     load_settings,
 )
 
@@ -118,8 +119,8 @@ def test_seeds_at_the_ends_of_the_range_and_a_template_with_literal_braces_are_a
 
 def test_toxic_labels_are_read_in_any_case():
     s = load_settings(environ={"DETOX_TOXIC_LABELS": " HATE, Offensive "})
-    assert s.toxic_label_names == ["hate", "offensive"]
-    assert load_settings(environ={}).toxic_label_names == ["hate"]
+    assert label_names(s.toxic_labels) == ["hate", "offensive"]
+    assert label_names(load_settings(environ={}).toxic_labels) == ["hate"]
 
 
 def test_settings_are_frozen_and_every_field_is_documented():
