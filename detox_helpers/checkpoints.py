@@ -48,8 +48,7 @@ def _plain_rng_states() -> dict:
     kind, keys, position, has_gauss, cached = np.random.get_state()
     version, python_state, gauss = random.getstate()
     return dict(torch=torch.get_rng_state(),
-                numpy=[kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss,
-                       cached],
+                numpy=[kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
                 python=[version, list(python_state), gauss])
 
 
@@ -108,14 +107,12 @@ def save_snapshot(ppo_trainer, settings: Settings, step: int) -> Path:
 
 
 def snapshots(layout: Layout) -> dict[int, Path]:
-    """A run's whole snapshots by step, earliest first; an error naming the way out where the
-    run kept none."""
+    """A run's whole snapshots by step, earliest first; a DetoxError where the run kept none."""
     folders = sorted(p for p in layout.snapshots_dir.glob("step-*")
                      if p.is_dir() and not p.name.endswith((PARTIAL, REPLACED)))
     if not folders:
         raise DetoxError(f"No snapshots in {shown(layout.snapshots_dir)}: train the run with "
-                         "snapshot_every above 0 (notebook 04, or `python -m detox_course "
-                         "train`).")
+                         "snapshot_every above 0 (notebook 04, or `python -m detox_course train`).")
     return {int(folder.name.removeprefix("step-")): folder for folder in folders}
 
 
@@ -135,9 +132,14 @@ def read_state(folder: Path) -> dict:
     return state
 
 
-def check_settings(folder: Path, saved: dict, settings: Settings) -> None:
-    """Refuse to continue a run under settings that change what it computes."""
-    now = training_settings(settings)
+def load_checkpoint(ppo_trainer, settings: Settings, folder: Path) -> list:
+    """Put a freshly built trainer into the state saved in `folder`; returns the history.
+    Settings that change what the run computes are refused (SettingsMismatch)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = read_state(folder)
+    saved, now = state["settings"], training_settings(settings)
     changed = sorted(name for name in now if saved.get(name) != now[name])
     if changed:
         details = ", ".join(f"{name}: {saved.get(name)!r} then, {now[name]!r} now"
@@ -145,15 +147,6 @@ def check_settings(folder: Path, saved: dict, settings: Settings) -> None:
         raise SettingsMismatch(f"The checkpoint {folder} was made with other settings "
                                f"({details}). Resume with the same settings, or start a new "
                                "run without --resume.")
-
-
-def load_checkpoint(ppo_trainer, settings: Settings, folder: Path) -> list:
-    """Put a freshly built trainer into the state saved in `folder`; returns the history."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    state = read_state(folder)
-    check_settings(folder, state["settings"], settings)
     model = value_model(ppo_trainer)
     try:
         set_peft_model_state_dict(model.pretrained_model,
@@ -169,9 +162,8 @@ def load_checkpoint(ppo_trainer, settings: Settings, folder: Path) -> list:
 
 
 def resume_latest(ppo_trainer, settings: Settings, say=print) -> list:
-    """Continue from the newest whole checkpoint that loads; returns the history so far. An
-    unreadable checkpoint is skipped (and said so) in favour of the one before. Settings that
-    differ are an error at once."""
+    """The history of the newest whole checkpoint that loads, an unreadable one skipped (with a
+    warning) for the one before; settings that differ are an error at once."""
     folders = settings.layout.checkpoints()
     if not folders:
         raise DetoxError(f"Nothing to resume: no checkpoint in "
@@ -183,19 +175,18 @@ def resume_latest(ppo_trainer, settings: Settings, say=print) -> list:
             say(f"resumed from step {len(history)} ({shown(folder)})")
             return history
         except DetoxError as error:
-            if isinstance(error, SettingsMismatch) or folder == folders[0]:
+            if isinstance(error, SettingsMismatch) or folder == folders[0]:  # the oldest: no more
                 raise
             say(f"warning: {error} Falling back to the checkpoint before it.")
-    raise AssertionError("unreachable")
 
 
-def where_to_continue(layout: Layout, command: str = "resume=True (`python -m detox_course "
-                      "train --resume`)") -> str:
-    """What a stopped run can continue from, and the `command` that continues it."""
+def where_to_continue(layout: Layout) -> str:
+    """What a stopped run can continue from, and how."""
     whole = layout.checkpoints()
     if not whole:
         return "Stopped before the first checkpoint: nothing to resume; start the run again."
-    return f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue with {command}."
+    return (f"Stopped. The last whole checkpoint is {shown(whole[-1])}; continue with "
+            "resume=True (`python -m detox_course train --resume`).")
 
 
 def start_or_resume(ppo_trainer, settings: Settings, resume: bool, say=print) -> list:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import stats, words
 from .errors import DetoxError
-from .evaluation import METRICS, Evaluation, figure_values, label, per_prompt
+from .evaluation import METRICS, Evaluation, figure_values, label
 
 DISPLAY_PRECISION = 0.0005  # what three decimals can show
 HEADLINE = "toxicity"
@@ -42,8 +42,7 @@ def check_pairing(before: Evaluation, after: Evaluation) -> None:
 
 def comparison_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
     """One row per figure (indexed by its key): before, after, after - before with its paired
-    95% interval, whether a change worth reporting was shown, and what the verdicts need of the
-    figure."""
+    95% interval, whether a change worth reporting was shown, and what the verdicts need."""
     check_pairing(before, after)
     k, rows = before.samples_per_prompt, []
     for metric in before.metrics:
@@ -76,11 +75,10 @@ def qualitative_table(before: Evaluation, after: Evaluation, rows: int) -> pd.Da
     dialogues = before.record.get("dialogues", {})
     first = before.per_sample[before.per_sample["sample"] == 0].reset_index(drop=True)
     second = after.per_sample[after.per_sample["sample"] == 0].reset_index(drop=True)
-    table = pd.DataFrame({
-        "id": first["id"],
-        "dialogue": [shorten(dialogues.get(i, "")) for i in first["id"]],
-        "summary before": first["summary"], "summary after": second["summary"],
-        "reward before": first["reward"], "reward after": second["reward"]})
+    table = pd.DataFrame({"id": first["id"],
+                          "dialogue": [shorten(dialogues.get(i, "")) for i in first["id"]],
+                          "summary before": first["summary"], "summary after": second["summary"],
+                          "reward before": first["reward"], "reward after": second["reward"]})
     table["reward gain"] = table["reward after"] - table["reward before"]
     lost = after.judge.lost(first, second) if after.judge and after.judge.lost else None
     if lost is not None:
@@ -89,13 +87,6 @@ def qualitative_table(before: Evaluation, after: Evaluation, rows: int) -> pd.Da
     others = table.index.difference(largest)[:rows - len(largest)]
     chosen = table.loc[largest.append(others)]
     return chosen.sort_values("reward gain", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def per_prompt_toxicity(before: Evaluation, after: Evaluation) -> tuple[np.ndarray, np.ndarray]:
-    """Mean toxicity of each prompt's k summaries, before and after."""
-    check_pairing(before, after)
-    return (per_prompt(before.per_sample, "toxicity").mean(axis=1),
-            per_prompt(after.per_sample, "toxicity").mean(axis=1))
 
 
 # --- is PPO better than choosing? ---
@@ -122,9 +113,8 @@ def chosen_values(best: pd.DataFrame, metric) -> np.ndarray:
 
 
 def best_of_k_table(before: Evaluation, after: Evaluation, seed: int = 0) -> pd.DataFrame:
-    """Baseline (mean of k samples), best-of-k (one sample) and PPO after (mean of k), with
-    paired intervals of best-of-k - baseline and after - best-of-k; indexed by figure key, every
-    figure but the details (Metric.role "detail")."""
+    """Baseline (mean of k samples), best-of-k (one sample) and PPO after (mean of k), with paired
+    intervals of best-of-k - baseline and after - best-of-k; by figure key, details left out."""
     check_pairing(before, after)
     best = best_of_k(before).set_index("prompt")
     rows = []

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import compare, plots, verdicts, words
-from .evaluation import ROUGE_CONFIGURATION, Evaluation
+from .evaluation import ROUGE_CONFIGURATION, Evaluation, per_prompt
 from .layout import shown
 from .settings import Settings
 from .writes import write_atomically
@@ -38,9 +38,8 @@ TINY_NOTE = ("> The **tiny offline miniature**: small synthetic models and dialo
 def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
     """A pipe table; floats rounded, `|` in text escaped."""
     def cell(value):
-        if isinstance(value, float):
-            return f"{value:.{digits}f}"
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return (f"{value:.{digits}f}" if isinstance(value, float)
+                else str(value).replace("|", "\\|").replace("\n", " "))
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "---|" * len(table.columns)
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(False)]
@@ -99,8 +98,7 @@ def write_report(settings: Settings, before: Evaluation, after: Evaluation,
 METHODS_HEADING = "# Beyond PPO: RLOO beside PPO and best-of-k"
 
 
-def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str,
-                         metrics) -> Path:
+def write_methods_report(settings: Settings, table: pd.DataFrame, verdict: str, metrics) -> Path:
     """Notebook 06's side-by-side table and verdict, on a page of its own beside report.md
     (which keeps to its 800 words); the table also as methods.csv beside the evaluations."""
     path = settings.layout.methods_report
@@ -125,8 +123,7 @@ def settings_section(settings: Settings, trained_with: dict | None, sizes: dict,
     lines = ["## Settings and data", "", f"{sizes.get('train', '?')} training and "
              f"{sizes['test']} test prompts, of which {evaluated} evaluated"
              f"{'' if evaluated == sizes['test'] else ' (DETOX_EVAL_SIZE=-1 evaluates all)'}"
-             f", k = {k} sampled summaries per prompt. "
-             f"ROUGE: {ROUGE_CONFIGURATION}.", ""]
+             f", k = {k} sampled summaries per prompt. ROUGE: {ROUGE_CONFIGURATION}.", ""]
     return lines + [f"- {group}: " + ", ".join(f"{name} `{values[name]}`" for name in names)
                     for group, names in REPORTED_SETTINGS.items()] + [""]
 
@@ -154,8 +151,9 @@ def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluatio
     distribution = save_figure(plots.plot_toxicity_distribution(
         {"before": before.per_sample["toxicity"], "after": after.per_sample["toxicity"]}),
         folder / "toxicity_distribution.png")
-    per_prompt = save_figure(plots.plot_per_prompt(*compare.per_prompt_toxicity(before, after)),
-                             folder / "toxicity_per_prompt.png")
+    compare.check_pairing(before, after)
+    means = [per_prompt(e.per_sample, "toxicity").mean(axis=1) for e in (before, after)]
+    by_prompt = save_figure(plots.plot_per_prompt(*means), folder / "toxicity_per_prompt.png")
     kept = table[table["in_report"].astype(bool)]
     left = ", ".join(table.loc[~table.index.isin(kept.index), "label"])
     lines = ["## Before and after", "", "Paired by prompt (same prompts, same sampling seeds), "
@@ -165,7 +163,7 @@ def comparison_section(table: pd.DataFrame, before: Evaluation, after: Evaluatio
     if note:
         lines += [f"{after.judge.name}: {note}", ""]
     return lines + [f"![toxicity before and after]({distribution})", "",
-                    f"![toxicity per prompt]({per_prompt})", ""]
+                    f"![toxicity per prompt]({by_prompt})", ""]
 
 
 def best_of_k_section(choosing: pd.DataFrame, comparison: pd.DataFrame, k: int) -> list[str]:

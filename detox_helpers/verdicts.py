@@ -75,8 +75,7 @@ def verdict(table: pd.DataFrame, choosing: pd.DataFrame, kl: float, k: int,
     (benchmarks/tiny_seeds.py) knows of these settings: `seeds` (the list), `ppo_below_best_of_k`
     and `claims` (claim -> seeds where it held), said where a claim held in fewer than all."""
     top = table.loc[HEADLINE]
-    kind = kind_of(top)
-    share = words.share_of_start(top.before, top.after) if kind in ("gain", "cost") else ""
+    share = words.share_of_start(top.before, top.after) if kind_of(top) in ("gain", "cost") else ""
     text = ["Each change is after - before [its paired 95% interval]. The reward model's "
             + figure_in_words(table, HEADLINE, "toxicity") + words.narrow(top.low, top.high)
             + (f", {share}." if share else ".")]
@@ -109,8 +108,7 @@ def method_in_words(table: pd.DataFrame, name: str, labels: dict) -> str:
     start, row = table.iloc[0], table.loc[name]
     surely = ("surely" if words.excludes_zero(row.low, row.high)
               else "not surely (its interval reaches zero)")
-    share = (words.share_of_start(start.toxicity, row.toxicity)
-             if words.printed(row.change) else "")
+    share = words.share_of_start(start.toxicity, row.toxicity) if words.printed(row.change) else ""
     kept = [f"{shown} {words.moved(start[key], row[key])}" for key, shown in labels.items()
             if key in table]
     return (f"{name} {words.direction(row.change, words.LOWERS)} the toxicity "

@@ -50,7 +50,6 @@ def file_digest(path: Path) -> str:
 
 def files_in(path: Path) -> list[Path]:
     """`path` where it is a file, else the files in the folder (none where nothing is there)."""
-    path = Path(path)
     return [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
 
 
@@ -79,10 +78,8 @@ def out_of_room(error: BaseException, scratch: Path) -> int | None:
     """ENOSPC, EFBIG or EDQUOT where `error` is a write that ran out of room, also as libraries
     report it in their own words (safetensors: "os error 27"; torch.save: a RuntimeError, and a
     file cut off at the size limit); None for any other failure."""
-    code = getattr(error, "errno", None)
-    if code is None:
-        said = re.search(r"os error (\d+)", str(error))
-        code = int(said.group(1)) if said else None
+    said = re.search(r"os error (\d+)", str(error))
+    code = getattr(error, "errno", None) or (int(said.group(1)) if said else None)
     limit = file_size_limit()
     if code is None and limit and isinstance(error, RuntimeError):
         code = errno.EFBIG if any(p.stat().st_size >= limit for p in files_in(scratch)) else None
@@ -129,7 +126,6 @@ def writing(scratch: Path, what: str, failures: tuple = (Exception,), needed: in
 
 def check_writable(folder: Path) -> None:
     """Make sure `folder` can be created and written, before any long work writes into it."""
-    folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
@@ -151,8 +147,7 @@ def finish_replacing(folder: Path) -> None:
 
 
 def replace_folder(new: Path, folder: Path) -> None:
-    """Put the whole folder `new` where `folder` is, never leaving a gap: the old copy moves
-    aside, `new` is renamed in, the old copy is deleted. A stop leaves one of them whole."""
+    """Put the whole folder `new` where `folder` is, with no gap: a stop leaves one of the two."""
     finish_replacing(folder)
     if folder.exists():
         folder.rename(aside(folder))
