@@ -114,9 +114,9 @@ def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc, b
     device = next(model.parameters()).device
     order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
     outputs: list[torch.Tensor | None] = [None] * len(prompt_ids)
-    # Seconds of the call's first static-cache batch (it compiles on CUDA) and of the next: their
-    # difference is the compile cost, printed with the progress.
-    static_timings: list[float] = []
+    # Seconds of each batch: with a static cache, the first's (it compiles on CUDA) less the
+    # next's is the compile cost, printed with the progress.
+    seconds: list[float] = []
     bar = tqdm(total=len(order), desc=desc, disable=not progress)
     start = 0
     while start < len(order):
@@ -134,15 +134,14 @@ def _generate_sorted(model, tokenizer, prompt_ids, batch_size, progress, desc, b
             batch_size //= 2
             bar.write(f"GPU memory full: generating {batch_size} prompts at a time instead")
             continue
-        if bucket and len(static_timings) < 2:
-            static_timings.append(time.perf_counter() - started)
-            if len(static_timings) == 2 and progress:
-                first, second = static_timings
-                bar.write(f"static KV cache: the first batch took {first:.1f} s, the next "
-                          f"{second:.1f} s: about {first - second:.1f} s of compiling (on CUDA)")
+        seconds.append(time.perf_counter() - started)
+        if bucket and len(seconds) == 2 and progress:
+            first, second = seconds
+            bar.write(f"static KV cache: the first batch took {first:.1f} s, the next "
+                      f"{second:.1f} s: about {first - second:.1f} s of compiling (on CUDA)")
         if start == 0 and progress and len(picked) < len(order):
-            bar.write(time_estimate(desc, time.perf_counter() - started, len(picked),
-                                    len(order)) + " (the longest prompts come first)")
+            bar.write(time_estimate(desc, seconds[0], len(picked), len(order))
+                      + " (the longest prompts come first)")
         for i, row in zip(picked, rows, strict=True):
             outputs[i] = trim(row, tokenizer.eos_token_id)
         start += len(picked)

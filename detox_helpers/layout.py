@@ -11,6 +11,7 @@ from pathlib import Path
 from .errors import DetoxError
 
 ARTIFACTS = "artifacts"
+CHECKOUT = Path(__file__).resolve().parents[1]  # a clone's top, with an editable install
 TINY_WORLD_DIR = Path(__file__).resolve().parent / "tiny" / "tiny-world"
 # The project's own `evaluate` toxicity measurement: `evaluate.load(str(MEASUREMENT_DIR), model,
 # module_type="measurement")` needs no network, where the course's "toxicity" fetches a script.
@@ -27,8 +28,7 @@ REPLACED = ".replaced"  # an old copy, while its new one is renamed in
 
 def default_artifacts_dir() -> Path:
     """`artifacts/` at the top of a checkout (editable install), else in the working folder."""
-    checkout = Path(__file__).resolve().parents[1]
-    return (checkout if (checkout / "pyproject.toml").exists() else Path.cwd()) / ARTIFACTS
+    return (CHECKOUT if (CHECKOUT / "pyproject.toml").exists() else Path.cwd()) / ARTIFACTS
 
 
 def shown(path) -> str:
@@ -37,8 +37,7 @@ def shown(path) -> str:
     if not Path(path).is_absolute() and not Path(path).exists():
         return str(path)  # a Hub id, or a name that is no path here
     path = Path(path).resolve()
-    checkout = Path(__file__).resolve().parents[1]
-    for base in (checkout, Path.cwd()):
+    for base in (CHECKOUT, Path.cwd()):
         if path.is_relative_to(base) and path != base:
             return str(path.relative_to(base))
     return str(path)
@@ -72,9 +71,8 @@ def aside(folder: Path) -> Path:
 
 
 class Layout:
-    """The places under one artifacts folder. A named run keeps its own results, training and
-    report under `runs/<name>/`, so that runs with other settings sit side by side; the data
-    cache and the benchmarks are shared."""
+    """The places under one artifacts folder: a named run keeps its results, training and report in
+    `runs/<name>/`, beside runs with other settings; the data cache and benchmarks are shared."""
 
     def __init__(self, root: Path, run: str = ""):
         self.root = Path(root)

@@ -117,8 +117,7 @@ def from_pretrained(loader, name: str, what: str, setting: str, **kwargs):
 def load_tokenizer(settings: Settings):
     from transformers import AutoTokenizer
 
-    return from_pretrained(AutoTokenizer, settings.policy_model, "policy tokenizer",
-                           "policy_model")
+    return from_pretrained(AutoTokenizer, settings.policy_model, "policy tokenizer", "policy_model")
 
 
 def merge_adapter(model, adapter: str):
@@ -144,8 +143,7 @@ def merge_adapter(model, adapter: str):
 def check_lora_targets(model, targets: list[str]) -> None:
     """Each LoRA target must name linear layers of `model` (as PEFT matches them: the whole
     module name or its last parts); a clear error listing the layers it has otherwise."""
-    linear = [name for name, module in model.named_modules()
-              if isinstance(module, torch.nn.Linear)]
+    linear = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in linear)]
     if missing:
         names = sorted({name.rsplit(".", 1)[-1] for name in linear})

@@ -29,8 +29,7 @@ def plot_toxicity_distribution(groups: dict, ax=None):
         shares = counts / max(counts.sum(), 1)
         positions = np.arange(10) + (i - (len(groups) - 1) / 2) * width
         bars = ax.bar(positions, shares, width=width, label=f"{name} (n={counts.sum()})")
-        ax.bar_label(bars, labels=[f"{v:.0%}" if v else "" for v in shares], fontsize=7,
-                     padding=1)
+        ax.bar_label(bars, labels=[f"{v:.0%}" if v else "" for v in shares], fontsize=7, padding=1)
     ax.axvline(4.5, color="grey", linestyle="--", linewidth=1, label="toxic from 0.5")
     ticks = [f"{a:.1f}-{b:.1f}" for a, b in zip(edges, edges[1:], strict=False)]
     ax.set_xticks(np.arange(10), ticks, fontsize=8)
@@ -40,10 +39,9 @@ def plot_toxicity_distribution(groups: dict, ax=None):
 
 
 def plot_training(stats, axes=None, steps_of: str = "PPO"):
-    """Four panels by PPO step, each series raw (faint) and as a rolling mean (a batch of 16 is
-    noisy, the trend is not): reward, batch toxicity, KL to the reference, and the KL
-    coefficient on an axis that starts at 0 (its changes are small; a zoomed axis would make
-    them look steep)."""
+    """Four panels by step, each series raw (faint) and as a rolling mean (a batch of 16 is noisy,
+    the trend is not): reward, batch toxicity, KL to the reference, and the KL coefficient on an
+    axis from 0 (its changes are small: zoomed, they would look steep)."""
     axes = axes if axes is not None else plt.subplots(2, 2, figsize=(11, 6), sharex=True)[1]
     window = max(1, len(stats) // 20)
     panels = [("reward_mean", "reward (nothate logit)", "#55a868"),

@@ -78,9 +78,8 @@ def response_budget(settings: Settings, step: int) -> int:
 
 def statistics_row(step: int, rewards, toxicity, trl_stats: dict, responses,
                    seconds: float = float("nan")) -> dict:
-    """One step's row of figures: the reward and the classifier's toxicity of the batch, trl's
-    statistics (under our names), the summaries' mean length in tokens, the step's time (which
-    `training` fills in once the step is done)."""
+    """One step's row: the batch's reward and classifier toxicity, trl's statistics (under our
+    names), the summaries' mean length in tokens, the step's time (`loop.steps` fills it in)."""
     rewards = torch.stack([torch.as_tensor(r) for r in rewards]).float().cpu()
     toxicity = torch.as_tensor(toxicity).float()
     return dict(step=step, reward_mean=float(rewards.mean()), reward_std=float(rewards.std()),

@@ -1,8 +1,5 @@
-"""Honest numbers: 95% bootstrap intervals, and paired before/after differences.
-
-Resampling is over prompts: the k samples of one prompt are not independent of each other, so
-they travel together.
-"""
+"""Honest numbers: 95% bootstrap intervals, and paired before/after differences. Resampling is
+over prompts: a prompt's k samples are not independent of each other, so they travel together."""
 
 from __future__ import annotations
 

@@ -17,16 +17,14 @@ for _message in ("`PPOTrainer` is deprecated", "`PPOConfig` is deprecated",
 
 
 class FirstTokenPPOTrainer(PPOTrainer):
-    """trl's PPOTrainer, built like it, with the first token of an encoder-decoder's summary
-    trained too, and its scoring passes run over the whole batch where `one_scoring_pass` says
-    so for the model (`scoring_in_one_pass`).
+    """trl's PPOTrainer, built like it, with the first token of an encoder-decoder's summary trained
+    too, and a batch scored in one pass where `one_scoring_pass` says so (`scoring_in_one_pass`).
 
-    trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then,
-    for encoder-decoders, masks the positions before `start = 1`: position 0, which scores the
-    first generated token, never reaches the loss (trl issue #176 asked about this mask). A
-    policy whose summaries open with a rude word (an adjective before the first name) could then
-    never learn to stop. Here position 0 counts for every response that has a token after the
-    start token."""
+    trl 0.11.4 scores position i of a response with the log-probability of token i + 1, then, for
+    encoder-decoders, masks the positions before `start = 1`: position 0, which scores the first
+    generated token, never reaches the loss (trl issue #176 asked about this mask). A policy whose
+    summaries open with a rude word (an adjective before the first name) could then never learn to
+    stop. Here position 0 counts for every response with a token after the start token."""
     scoring_in_one_pass = False
 
     def __init__(self, config, model, *args, **kwargs):
@@ -55,11 +53,10 @@ class FirstTokenPPOTrainer(PPOTrainer):
 
 
 def one_scoring_pass(model) -> bool:
-    """Whether the trainer should score a batch in one pass (`scoring_in_one_pass`): on a GPU,
-    and on a CPU whose frozen weights are bfloat16, where it measured 1.17x and 1.22x (2-core
-    Xeon with AMX, flan-t5-base shapes, batch 16). A CPU in float32 keeps trl's chunks: there
-    one pass measured 1.00x on that Xeon and slower on a 2-core AMD EPYC (batch 16: 7.8 s
-    against 6.8 s chunked)."""
+    """Whether the trainer should score a batch in one pass (`scoring_in_one_pass`): on a GPU, and
+    on a CPU whose frozen weights are bfloat16, where it measured 1.17x and 1.22x (2-core Xeon with
+    AMX, flan-t5-base shapes, batch 16). A CPU in float32 keeps trl's chunks: one pass measured
+    1.00x on that Xeon, and on a 2-core AMD EPYC 7.8 s against 6.8 s chunked (batch 16)."""
     on_gpu = next(model.parameters()).device.type == "cuda"
     return on_gpu or weights_precision(model) == "bfloat16"
 

@@ -38,9 +38,8 @@ def notebook(number: str) -> Path:
 
 
 def run_notebook_here(name: str | Path, **parameters) -> dict:
-    """Run the code cells of notebook `name` (its number, e.g. "01", or a path) in this process,
-    `parameters` set after its parameters cell (as papermill injects them); returns its
-    variables."""
+    """Run notebook `name`'s code cells (its number, e.g. "01", or a path) here, `parameters` set
+    after its parameters cell (as papermill injects them); returns its variables."""
     import linecache
 
     import matplotlib

@@ -1,5 +1,5 @@
-"""Figures into words, in one place: the verdicts (verdicts.py) word every figure here, from the
-figure as printed, so a sentence cannot say more than the digits printed beside it.
+"""Figures into words, in one place: verdicts.py words every figure here, from the figure as
+printed, so a sentence cannot say more than the digits printed beside it.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ def share_of_start(before: float, after: float) -> str:
     return f"{'down' if change < 0 else 'up'} {abs(change)}%, to {left:.0%} of where it started"
 
 
-def kind_of_change(difference: float, low: float, high: float, better: str,
-                   smallest: float) -> str:
+def kind_of_change(difference: float, low: float, high: float, better: str, smallest: float) -> str:
     """What a paired change is: "not shown" (its printed interval reaches zero), "too small"
     (shown, but under the figure's smallest meaningful difference), "gain" or "cost" (the way
     `better`, "higher" or "lower", says), or "change" (a figure with no better way)."""
@@ -86,8 +85,7 @@ def change(name: str, before: float, after: float, difference: float, low: float
 
 def moved(before: float, after: float) -> str:
     """"fell 0.947 -> 0.917": the verb from the figures as printed."""
-    return (f"{direction(printed(after) - printed(before))} {number(before)} -> "
-            f"{number(after)}")
+    return f"{direction(printed(after) - printed(before))} {number(before)} -> {number(after)}"
 
 
 def narrow(low: float, high: float) -> str:
