@@ -23,7 +23,7 @@ from .errors import DetoxError
 from .generation import generate, sampling_kwargs
 from .layout import ADAPTER_WEIGHTS, check_result_name, shown
 from .locks import check_free
-from .models import load_policy, pick_device, pick_dtype, weights_precision
+from .models import choose_dtype, load_policy, pick_device, weights_precision
 from .reward import RewardModel, load_reward_model, reward_texts
 from .settings import Settings
 from .writes import check_writable, file_digest, write_together
@@ -263,7 +263,8 @@ def made_with(settings: Settings, precision: str | None = None) -> dict:
     """The settings that shape an evaluation's numbers, the test split's key and the precision
     of the policy's weights (None: what `precision` gives on this machine). An evaluation's
     record adds `prompts`, the number of test prompts it evaluated."""
-    precision = precision or str(pick_dtype(settings, pick_device(settings))).removeprefix("torch.")
+    if precision is None:  # the policy's frozen weights on this machine
+        precision = str(choose_dtype(settings, pick_device(settings))[0]).removeprefix("torch.")
     return dict(profile=settings.profile, policy_model=settings.policy_model,
                 instruct_adapter=settings.instruct_adapter, reward_model=settings.reward_model,
                 samples_per_prompt=settings.eval_samples_per_prompt, eval_size=settings.eval_size,

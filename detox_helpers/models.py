@@ -45,11 +45,6 @@ def pick_device(settings: Settings) -> torch.device:
 BF16_MIN_WIDTH = 512
 
 
-def pick_dtype(settings: Settings, device: torch.device) -> torch.dtype:
-    """The precision of the policy's frozen weights (see `choose_dtype`)."""
-    return choose_dtype(settings, device)[0]
-
-
 def choose_dtype(settings: Settings, device: torch.device) -> tuple[torch.dtype, str]:
     """(dtype, why): bfloat16 on a GPU that supports it (as the original lab) and on a CPU with
     native bfloat16 for a policy at least BF16_MIN_WIDTH wide; float32 elsewhere."""

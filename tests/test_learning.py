@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from detox_helpers.models import pick_dtype
+from detox_helpers.models import choose_dtype
 from detox_helpers.tiny import claims
 
 
@@ -35,7 +35,7 @@ def test_the_report_is_short_opens_with_the_verdict_and_shows_no_paths(demo_run)
     checkout = str(Path(__file__).resolve().parents[1])
     assert checkout not in report and str(settings.artifacts) not in report
     # the precision each part ran in, as recorded: what `auto` picks on this machine
-    ran = str(pick_dtype(settings, torch.device("cpu"))).removeprefix("torch.")
+    ran = str(choose_dtype(settings, torch.device("cpu"))[0]).removeprefix("torch.")
     assert f"precision (setting `auto`): `{ran}` throughout" in report
 
 

@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from detox_helpers import models, sft
 from detox_helpers.errors import DetoxError
-from detox_helpers.models import load_policy, pick_device, pick_dtype
+from detox_helpers.models import choose_dtype, load_policy, pick_device
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny import builder as tiny_builder
 
@@ -81,14 +81,14 @@ def test_an_empty_folder_is_not_an_adapter(isolated_settings, tmp_path):
     (False, False, "bfloat16", "cpu", torch.bfloat16),
 ], ids=["cpu", "gpu-bf16", "gpu-old", "gpu-float32-set", "cpu-bfloat16-set"])
 def test_device_and_precision_follow_the_machine(gpu, bf16, setting, device, dtype, monkeypatch):
-    # The machine is faked: CUDA's answers are what pick_device and pick_dtype ask, and the
+    # The machine is faked: CUDA's answers are what pick_device and choose_dtype ask, and the
     # CPU has no native bfloat16 (the CPU's own cases are below).
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
     settings = load_settings("full", environ={}, precision=setting)
     assert pick_device(settings).type == device
-    assert pick_dtype(settings, pick_device(settings)) == dtype
+    assert choose_dtype(settings, pick_device(settings))[0] == dtype
 
 
 @pytest.mark.parametrize("width, dtype", [((768, 2048), torch.bfloat16),
