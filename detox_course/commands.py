@@ -132,13 +132,17 @@ def show_data() -> None:
 
 
 def evaluate(name: str) -> None:
-    from detox_helpers.evaluation import aggregate_table, load_evaluation
+    import pandas as pd
+
+    from detox_helpers.evaluation import load_evaluation
     from detox_helpers.layout import check_result_name
 
     check_result_name(name)
     run_notebooks(["03"], evaluation_name=name)
     settings = checked_settings()
-    print(aggregate_table(load_evaluation(settings, name).aggregates).round(4).to_string())
+    figures = load_evaluation(settings, name).aggregates.values()  # as notebook 03 shows them
+    table = pd.DataFrame(figures).set_index("label")[["mean", "low", "high", "n"]]
+    print(table.round(4).to_string())
     print(f"\nper-summary results: {shown(settings.layout.eval_table(name))}; "
           f"figures: {shown(settings.layout.eval_record(name))}")
 

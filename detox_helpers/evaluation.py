@@ -339,11 +339,6 @@ def load_evaluation(settings: Settings, name: str, judge: Judge | None = None) -
     return Evaluation(per_sample, record.pop("aggregates"), record, judge)
 
 
-def aggregate_table(aggregates: dict) -> pd.DataFrame:
-    """One row per figure: its mean and 95% interval, for notebooks and the command line."""
-    return pd.DataFrame(aggregates.values()).set_index("label")[["mean", "low", "high", "n"]]
-
-
 def run_evaluation(settings: Settings, name: str | None = "baseline", progress: bool = True,
                    judge: Judge | None = None):
     """Evaluate the starting policy (instruct adapter merged) on the test split and save the
