@@ -20,8 +20,6 @@ TRL_STATISTICS = {"kl": "objective/kl", "kl_coef": "objective/kl_coef",
                   "clipfrac": "ppo/policy/clipfrac", "value_error": "ppo/val/error",
                   "policy_loss": "ppo/loss/policy", "value_loss": "ppo/loss/value"}
 REWARD_MODULE = "the reward module"
-STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", *TRL_STATISTICS,
-                "response_length", "seconds"]
 
 
 def batch_indices(settings: Settings, step: int, num_rows: int, rank: int = 0,

@@ -16,6 +16,9 @@ from detox_helpers.unattended import run_notebook_here
 
 SMALL = dict(batch_size=4, mini_batch_size=2, ppo_epochs=1, checkpoint_every=2,
              output_min_length=8, output_max_length=12)
+# The statistics file's columns, in order: what notebook 05, the report and the plots read.
+STAT_COLUMNS = ["step", "reward_mean", "reward_std", "toxicity_mean", *ppo.TRL_STATISTICS,
+                "response_length", "seconds"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def test_the_loop_trains_lora_and_the_value_head_only_and_saves_them(trained):
     settings, history = trained["settings"], trained["history"]
     names = [n for n, p in trained["model"].named_parameters() if p.requires_grad]
     assert names and all("lora_" in n or "v_head" in n for n in names)
-    assert [row["step"] for row in history] == [1, 2] and set(ppo.STAT_COLUMNS) == set(history[0])
+    assert [row["step"] for row in history] == [1, 2] and set(STAT_COLUMNS) == set(history[0])
     assert abs(history[0]["kl"]) < 1e-4       # trl measures KL before the first update
     weights = load_file(settings.layout.final_adapter / "adapter_model.safetensors")
     assert any(w.abs().sum() > 0 for k, w in weights.items() if "lora_B" in k)  # it trained
@@ -170,7 +173,7 @@ def test_the_statistics_row_reads_trls_figures_under_our_names():
     row = ppo.statistics_row(3, torch.tensor([1.0, 3.0]), [0.2, 0.4], trl_stats,
                              [torch.ones(4), torch.ones(6)], 1.5)
     assert row["step"] == 3 and row["reward_mean"] == 2.0 and row["response_length"] == 5.0
-    assert row["seconds"] == 1.5 and list(row) == ppo.STAT_COLUMNS
+    assert row["seconds"] == 1.5 and list(row) == STAT_COLUMNS
     assert row["toxicity_mean"] == pytest.approx(0.3) and row["reward_std"] == pytest.approx(2**.5)
     assert [row[ours] for ours in ppo.TRL_STATISTICS] == list(range(len(ppo.TRL_STATISTICS)))
 

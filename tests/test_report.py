@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detox_helpers import compare, evaluation, report, verdicts
+from detox_helpers import compare, evaluation, ppo, report, verdicts
 from detox_helpers.errors import DetoxError
-from detox_helpers.ppo import STAT_COLUMNS
 from detox_helpers.settings import load_settings
 from detox_helpers.tiny.judge import EXACT_JUDGE, reward_hacking_note
+
+# the statistics file's columns, as notebook 04's loop writes a row
+STAT_COLUMNS = list(ppo.statistics_row(1, [0.0, 0.0], [0.0, 0.0],
+                                       dict.fromkeys(ppo.TRL_STATISTICS.values(), 0.0), [[0]]))
 
 # 3 prompts x 2 samples, written by hand
 BEFORE_TOXICITY = [[0.9, 0.1], [0.2, 0.0], [0.5, 0.4]]
