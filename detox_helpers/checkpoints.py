@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DetoxError, SettingsMismatch
+from .errors import DetoxError, SettingsMismatch, first_line
 from .layout import ADAPTER_WEIGHTS, PARTIAL, REPLACED, Layout, shown
 from .locks import check_free
 from .models import weights_precision
@@ -121,9 +121,8 @@ def read_state(folder: Path) -> dict:
     try:
         state = torch.load(folder / STATE_FILE, weights_only=True)
     except Exception as error:  # truncated, missing, or holding objects that could run code
-        cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else \
-            type(error).__name__
-        raise DetoxError(f"The checkpoint {folder} cannot be read safely ({cause}).") from None
+        raise DetoxError(f"The checkpoint {folder} cannot be read safely "
+                         f"({first_line(error)}).") from None
     missing = {"value_head", "optimizer", "kl_coef", "rng", "history", "settings"} - set(state)
     if missing or not (folder / "adapter" / ADAPTER_WEIGHTS).exists():
         lacking = ", ".join(sorted(missing)) or "its adapter weights"
@@ -155,7 +154,7 @@ def load_checkpoint(ppo_trainer, settings: Settings, folder: Path) -> list:
         ppo_trainer.optimizer.load_state_dict(state["optimizer"])
     except Exception as error:  # truncated weights, or shapes that do not fit
         raise DetoxError(f"The checkpoint {folder} does not fit this run: "
-                         f"{str(error).strip().splitlines()[0][:200]}") from None
+                         f"{first_line(error)}") from None
     ppo_trainer.kl_ctl.value = state["kl_coef"]
     _restore_rng_states(state["rng"])
     return list(state["history"])

@@ -9,7 +9,7 @@ import warnings
 import torch
 
 from . import sources
-from .errors import DetoxError
+from .errors import DetoxError, first_line
 from .settings import Settings
 
 # Notices about library internals that a learner can do nothing about, kept out of the
@@ -132,7 +132,7 @@ def merge_adapter(model, adapter: str):
                          "base model?") from error
     except RuntimeError as error:  # shapes that do not fit the base model
         raise DetoxError(f"The instruct adapter {location!r} does not fit the policy model "
-                         f"{model.name_or_path!r}: {str(error).splitlines()[0]}") from error
+                         f"{model.name_or_path!r}: {first_line(error)}") from error
 
 
 def check_lora_targets(model, targets: list[str]) -> None:

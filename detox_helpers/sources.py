@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import DetoxError
+from .errors import DetoxError, first_line
 
 
 def looks_like_path(name: str) -> bool:
@@ -33,9 +33,8 @@ def resolve(name: str, what: str, setting: str) -> tuple[str, str]:
 
 def hub_failure(name: str, what: str, setting: str, error: Exception) -> DetoxError:
     """The error for a hub id that could not be loaded, naming the likely cause and the way out."""
-    cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
     return DetoxError(
-        f"Could not load the {what} {name!r} from the Hugging Face Hub ({cause}). "
+        f"Could not load the {what} {name!r} from the Hugging Face Hub ({first_line(error)}). "
         "The likely cause is no network and no cached copy on this machine. Offline, use the "
         f"tiny profile (DETOX_PROFILE=tiny), or point DETOX_{setting.upper()} at a local folder "
         "that holds a copy.")

@@ -12,7 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DetoxError
+from .errors import DetoxError, first_line
 from .layout import PARTIAL, aside, partial, shown
 
 try:
@@ -117,9 +117,7 @@ def writing(scratch: Path, what: str, failures: tuple = (Exception,), needed: in
             scratch.unlink(missing_ok=True)
         if isinstance(error, DetoxError) or not isinstance(error, failures):
             raise
-        said = str(error).strip()
-        cause = os.strerror(code) if code else getattr(error, "strerror", None) or (
-            said.splitlines()[0][:200] if said else type(error).__name__)
+        cause = os.strerror(code) if code else getattr(error, "strerror", None) or first_line(error)
         raise DetoxError(f"Could not write {what} ({cause}{room}); nothing was replaced. Free "
                          "some space or make the folder writable, then run again.") from None
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from detox_helpers.errors import DetoxError
+from detox_helpers.errors import DetoxError, first_line
 from detox_helpers.layout import Layout, aside, partial
 from detox_helpers.writes import finish_replacing
 
@@ -84,3 +84,9 @@ def test_torch_save_over_a_size_limit_is_named_with_the_space_it_needed(tmp_path
         "Could not write the checkpoint step-000004 (File too large; it needs 45.0 kB, over the "
         "file-size limit of 20.0 kB (`ulimit -f`)); nothing was replaced.")
     assert not scratch.exists()
+
+
+def test_a_library_error_is_quoted_by_its_first_line_or_its_type():
+    assert first_line(OSError("disk full\nTraceback: deep inside")) == "disk full"
+    assert first_line(ValueError("x" * 500)) == "x" * 200
+    assert first_line(RuntimeError("  \n")) == "RuntimeError"  # not an IndexError
