@@ -146,7 +146,7 @@ def test_importing_the_package_leaves_torch_s_threads_as_they_were():
 
 
 # Issue 47: the package outside the miniature is a small support module (the notebooks teach).
-# It asked for at most 2,600 lines; 2,802 -> 2,610 on 2026-12-08 without cramming. This bound
+# It asked for at most 2,600 lines; 2,802 -> 2,609 on 2026-12-08 without cramming. This bound
 # keeps it from growing again unnoticed: lower it as the package shrinks, raise it only with a
 # reason in the commit.
 MOST_LINES = 2612
